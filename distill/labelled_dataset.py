@@ -1,0 +1,111 @@
+"""The labelled-dataset format: the one definition shared by `qaemb-fast label` (writer) and training (reader).
+
+A labelled dataset is a folder::
+
+    DIR/
+      provenance.json   # teacher, prompt, questions (+ hash), corpus hash, counts: what produced the answers
+      dataset/          # a `datasets.Dataset` written with save_to_disk, one row per input text:
+                        #   text: str, doc_id: str, answers: list[float32] of length Q (teacher P(yes))
+      parts/            # the labeller's resumable work (chunk files); not needed by readers
+
+Rows keep the corpus order; duplicate texts appear once per occurrence with the same answers. Column
+`answers[:, k]` is the answer to `provenance["questions"][k]`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from qaemb_fast.questions import QuestionSet
+
+PROVENANCE_FILE = "provenance.json"
+DATASET_DIR = "dataset"
+TEXT, DOC_ID, ANSWERS = "text", "doc_id", "answers"
+
+
+class LabelledDatasetError(ValueError):
+    """A labelled-dataset folder that is missing, incomplete or inconsistent."""
+
+
+def write_labelled_dataset(out_dir, texts, doc_ids, answers, provenance: dict) -> Path:
+    """Write rows + provenance atomically enough for readers: the dataset goes to a temp folder, then is renamed.
+
+    answers: (n, Q) float array; provenance must contain "questions" (list of Q strings).
+    """
+    from datasets import Dataset, Features, Sequence, Value
+
+    out_dir = Path(out_dir)
+    answers = np.asarray(answers, dtype=np.float32)
+    qs = QuestionSet(tuple(provenance["questions"]))
+    if answers.ndim != 2 or answers.shape != (len(texts), len(qs)) or len(doc_ids) != len(texts):
+        raise LabelledDatasetError(
+            f"shape mismatch: {len(texts)} texts, {len(doc_ids)} doc ids, answers {answers.shape}, {len(qs)} questions"
+        )
+    features = Features({TEXT: Value("string"), DOC_ID: Value("string"), ANSWERS: Sequence(Value("float32"))})
+    ds = Dataset.from_dict(
+        {TEXT: list(texts), DOC_ID: [str(d) for d in doc_ids], ANSWERS: answers.tolist()}, features=features
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / (DATASET_DIR + ".tmp")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    ds.save_to_disk(str(tmp))
+    final = out_dir / DATASET_DIR
+    if final.exists():
+        import shutil
+
+        shutil.rmtree(final)
+    tmp.rename(final)
+    provenance = dict(provenance, question_set_hash=qs.hash, num_rows=len(texts), complete=True)
+    (out_dir / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=1, ensure_ascii=False) + "\n")
+    return out_dir
+
+
+def read_provenance(data_dir) -> dict:
+    path = Path(data_dir) / PROVENANCE_FILE
+    if not path.exists():
+        raise LabelledDatasetError(f"{data_dir}: no {PROVENANCE_FILE}; is this a folder written by `qaemb-fast label`?")
+    return json.loads(path.read_text())
+
+
+def load_labelled_dataset(data_dir, questions=None):
+    """Load (dataset, provenance, question_set) from a folder written by `qaemb-fast label`.
+
+    questions: optional QuestionSet / list; if given, it must equal the dataset's questions (same order).
+    Raises LabelledDatasetError for an unfinished labelling job, an empty dataset or a question mismatch.
+    """
+    from datasets import load_from_disk
+
+    data_dir = Path(data_dir)
+    prov = read_provenance(data_dir)
+    if not (data_dir / DATASET_DIR).exists():
+        raise LabelledDatasetError(
+            f"{data_dir}: labelling has not finished (no {DATASET_DIR}/). Re-run the same `qaemb-fast label` "
+            "command to resume it; the dataset is written when every chunk is done."
+        )
+    qs = QuestionSet(tuple(prov["questions"]), name=prov.get("question_set_name", "custom"))
+    if prov.get("question_set_hash", qs.hash) != qs.hash:
+        raise LabelledDatasetError(f"{data_dir}: provenance questions do not match their stored hash")
+    if questions is not None:
+        from qaemb_fast.questions import as_question_set
+
+        want = as_question_set(questions)
+        if want.hash != qs.hash:
+            missing = [q for q in want.questions if q not in set(qs.questions)]
+            raise LabelledDatasetError(
+                f"{data_dir}: the dataset answers {len(qs)} questions ({qs.hash[:19]}…) but {len(want)} different "
+                f"ones were requested ({want.hash[:19]}…)"
+                + (f"; not in the dataset: {missing[:3]}" if missing else "; same questions in another order")
+            )
+    ds = load_from_disk(str(data_dir / DATASET_DIR))
+    if len(ds) == 0:
+        raise LabelledDatasetError(f"{data_dir}: the labelled dataset is empty")
+    for col in (TEXT, DOC_ID, ANSWERS):
+        if col not in ds.column_names:
+            raise LabelledDatasetError(f"{data_dir}: column {col!r} missing (has {ds.column_names})")
+    return ds, prov, qs

@@ -1,0 +1,305 @@
+"""The teacher: any Hugging Face causal LM answering yes/no questions about texts, as P(yes)/(P(yes)+P(no)).
+
+Why it is fast (DESIGN.md §3), all exact up to floating-point rounding:
+  * Prefix reuse. The chat-templated prompt is split where the question starts. Everything before it (system
+    prompt, instruction, the text) is run once per text; its KV cache is repeated for a batch of question
+    suffixes, whose position ids continue after the prefix.
+  * The LM head (vocab x hidden, the biggest matmul for short suffixes) is applied only to each row's last real
+    position instead of every position.
+  * bf16 where the hardware has it (AMX / AVX512-BF16 on CPU, bf16-capable GPUs).
+
+`Teacher.encode` has the same signature as the student's, so the two are interchangeable everywhere.
+`reference_answers` is the plain computation (one full prompt per pair, full forward pass) that the tests use
+to check the fast path.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qaemb_fast.embedder import check_texts, cpu_supports_bf16
+from qaemb_fast.questions import QuestionSet, as_question_set
+
+TEXT_SLOT, QUESTION_SLOT = "{text}", "{question}"
+
+# The paper's user message, verbatim (csinva/interpretable-embeddings). Its instruction comes after the question,
+# so every suffix repeats it: correct but slower. Our default moves the constant instruction before the text,
+# into the cached prefix, and ends the prefix with "Question:" so a suffix is just the question + chat tail.
+PAPER_PROMPT = "Input text: {text}\nQuestion: {question}\nAnswer with yes or no, then give an explanation."
+DEFAULT_PROMPT = "Answer the question about the input text with yes or no.\nInput text: {text}\nQuestion: {question}"
+PROMPTS = {"default": DEFAULT_PROMPT, "paper": PAPER_PROMPT}
+
+YES_SPELLINGS = ("yes", "Yes", "YES", " yes", " Yes", " YES")
+NO_SPELLINGS = ("no", "No", "NO", " no", " No", " NO")
+
+
+class TeacherError(ValueError):
+    """A teacher that cannot answer: bad prompt template, no yes/no tokens, bad input."""
+
+
+@dataclass
+class PromptConfig:
+    """How a (text, question) pair becomes a prompt. `template` must contain {text} before {question}."""
+
+    template: str = DEFAULT_PROMPT
+    system: str | None = None  # None: the chat template's own default system prompt (if any)
+    use_chat_template: bool = True  # False for base models without a chat template
+
+    def __post_init__(self):
+        self.template = PROMPTS.get(self.template, self.template)
+        t = self.template
+        if t.count(TEXT_SLOT) != 1 or t.count(QUESTION_SLOT) != 1:
+            raise TeacherError(f"the prompt template needs exactly one {TEXT_SLOT} and one {QUESTION_SLOT}: {t!r}")
+        if t.index(TEXT_SLOT) > t.index(QUESTION_SLOT):
+            raise TeacherError("the prompt template must put {text} before {question}, so the text can be cached")
+
+
+def resolve_dtype(dtype, device: torch.device) -> torch.dtype:
+    """'auto' -> bf16 where the hardware runs it fast, else fp32 (fp16 on GPUs without bf16)."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype != "auto":
+        return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(dtype) or getattr(
+            torch, dtype
+        )
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+    return torch.float32
+
+
+class Teacher:
+    """A causal LM that answers yes/no questions. Use `Teacher.from_pretrained(...)`.
+
+    encode(texts, questions=...) -> (n_texts, n_questions) float32 P(yes)/(P(yes)+P(no)).
+    """
+
+    def __init__(self, model, tokenizer, questions="default", prompt: PromptConfig | None = None, name: str = ""):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.prompt = prompt or PromptConfig()
+        self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
+        self.question_set = as_question_set(questions)
+        self.yes_ids, self.no_ids = yes_no_token_ids(tokenizer)
+        self._prefix_template, self._suffix_template = split_prompt(tokenizer, self.prompt)
+        self._suffix_cache: dict[str, list[int]] = {}
+
+    # -- construction --------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path, questions="default", prompt: PromptConfig | str | None = None, dtype="auto", device=None
+    ) -> Teacher:
+        """Load a teacher from a hub id, a local folder, a .gguf file, or an offline teacher name
+        (see `qaemb-fast teacher list`)."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from distill.offline_teachers import resolve_teacher_path
+
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        torch_dtype = resolve_dtype(dtype, device)
+        path = resolve_teacher_path(str(name_or_path))
+        kwargs = {}
+        if path.endswith(".gguf"):
+            kwargs["gguf_file"] = Path(path).name
+            path = str(Path(path).parent)
+        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs).to(device)
+        if isinstance(prompt, str):
+            prompt = PromptConfig(template=prompt)
+        return cls(model, tokenizer, questions=questions, prompt=prompt, name=str(name_or_path))
+
+    @property
+    def questions(self) -> list[str]:
+        return list(self.question_set.questions)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def provenance(self) -> dict:
+        """What determines the answers: stored with every labelled dataset, compared on resume."""
+        return {
+            "teacher": self.name,
+            "teacher_model_type": self.model.config.model_type,
+            "prompt": asdict(self.prompt),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "yes_token_ids": self.yes_ids,
+            "no_token_ids": self.no_ids,
+        }
+
+    # -- prompts ------------------------------------------------------------------------------------------
+    def prefix_ids(self, text: str) -> list[int]:
+        return self.tokenizer.encode(self._prefix_template.replace(TEXT_SLOT, text), add_special_tokens=False)
+
+    def suffix_ids(self, question: str) -> list[int]:
+        if question not in self._suffix_cache:
+            self._suffix_cache[question] = self.tokenizer.encode(
+                self._suffix_template.replace(QUESTION_SLOT, question), add_special_tokens=False
+            )
+        return self._suffix_cache[question]
+
+    def full_prompt(self, text: str, question: str) -> str:
+        """The whole prompt as one string (what the reference path tokenizes)."""
+        return (self._prefix_template + self._suffix_template).replace(TEXT_SLOT, text).replace(QUESTION_SLOT, question)
+
+    # -- answering ----------------------------------------------------------------------------------------
+    def encode(
+        self,
+        texts,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output: str = "prob",
+        questions=None,
+    ) -> np.ndarray:
+        """Answer every question for every text. Returns (n_texts, n_questions) float32 (1-D for one string).
+
+        batch_size: question suffixes run together against one cached text prefix.
+        output: "prob" for P(yes)/(P(yes)+P(no)), "binary" for (P > 0.5) as 0/1.
+        questions: None for all, or a subset by text or index.
+        """
+        from tqdm.auto import tqdm
+
+        single = isinstance(texts, str)
+        texts = check_texts([texts] if single else texts)
+        if output not in ("prob", "binary"):
+            raise ValueError(f"output must be 'prob' or 'binary', not {output!r}")
+        idx = list(range(len(self.question_set))) if questions is None else self.question_set.indices(questions)
+        selected = [self.question_set[i] for i in idx]
+        if show_progress_bar is None:
+            show_progress_bar = len(texts) * len(selected) >= 2000
+        out = np.empty((len(texts), len(selected)), dtype=np.float32)
+        bar = tqdm(total=len(texts) * len(selected), unit="pair", disable=not show_progress_bar, desc="teacher")
+        for i, text in enumerate(texts):
+            out[i] = self.answer_text(text, selected, batch_size=batch_size)
+            bar.update(len(selected))
+        bar.close()
+        if output == "binary":
+            out = (out > 0.5).astype(np.float32)
+        return out[0] if single else out
+
+    @torch.inference_mode()
+    def answer_text(self, text: str, questions, batch_size: int = 32) -> np.ndarray:
+        """P(yes) for one text and many questions: prefix once, suffixes in batches on a repeated KV cache."""
+        from transformers import DynamicCache
+
+        body = self.model.get_decoder()
+        head = self.model.get_output_embeddings()
+        device = self.device
+        prefix = torch.tensor([self.prefix_ids(text)], device=device)
+        prefix_cache = DynamicCache(config=self.model.config)
+        body(input_ids=prefix, past_key_values=prefix_cache, use_cache=True)
+        n_prefix = prefix.shape[1]
+
+        # Sort questions by suffix length so each batch pads little; restore order at the end.
+        suffixes = [self.suffix_ids(q) for q in questions]
+        order = sorted(range(len(questions)), key=lambda j: len(suffixes[j]))
+        answers = np.empty(len(questions), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            lengths = torch.tensor([len(suffixes[j]) for j in rows], device=device)
+            width = int(lengths.max())
+            # Right padding: a real token never attends to the pads after it, so pads change nothing.
+            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+            ids = torch.full((len(rows), width), pad, dtype=torch.long, device=device)
+            mask = torch.zeros((len(rows), n_prefix + width), dtype=torch.long, device=device)
+            mask[:, :n_prefix] = 1
+            for r, j in enumerate(rows):
+                ids[r, : len(suffixes[j])] = torch.tensor(suffixes[j], device=device)
+                mask[r, n_prefix : n_prefix + len(suffixes[j])] = 1
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(len(rows))
+            positions = torch.arange(n_prefix, n_prefix + width, device=device).expand(len(rows), -1)
+            hidden = body(
+                input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
+            ).last_hidden_state
+            last = hidden[torch.arange(len(rows), device=device), lengths - 1]
+            answers[rows] = self.yes_probability(head(last))
+        return answers
+
+    def yes_probability(self, logits: torch.Tensor) -> np.ndarray:
+        """(B, vocab) next-token logits -> P(yes)/(P(yes)+P(no)), summing every yes and no spelling.
+
+        Computed in log space in fp32: a softmax over the vocabulary followed by a ratio of two sums equals
+        sigmoid(logsumexp(yes) - logsumexp(no)), and the latter never underflows.
+        """
+        logits = logits.float()
+        log_yes = torch.logsumexp(logits[:, self.yes_ids], dim=-1)
+        log_no = torch.logsumexp(logits[:, self.no_ids], dim=-1)
+        return torch.sigmoid(log_yes - log_no).cpu().numpy()
+
+    @torch.inference_mode()
+    def reference_answers(self, texts, questions=None) -> np.ndarray:
+        """The plain computation: one full prompt per (text, question), full forward, logits at the last token.
+        Slow on purpose; used to check `encode`."""
+        qs = (
+            self.questions
+            if questions is None
+            else [self.question_set[i] for i in self.question_set.indices(questions)]
+        )
+        out = np.empty((len(texts), len(qs)), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for k, q in enumerate(qs):
+                ids = self.tokenizer.encode(self.full_prompt(text, q), add_special_tokens=False)
+                logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[:, -1]
+                out[i, k] = self.yes_probability(logits)[0]
+        return out
+
+
+def yes_no_token_ids(tokenizer) -> tuple[list[int], list[int]]:
+    """Ids of every spelling of yes/no that the tokenizer encodes as ONE token. Raise if either is missing."""
+
+    def single_ids(spellings):
+        ids = []
+        for s in spellings:
+            enc = tokenizer.encode(s, add_special_tokens=False)
+            if len(enc) == 1 and enc[0] not in ids:
+                ids.append(enc[0])
+        return ids
+
+    yes, no = single_ids(YES_SPELLINGS), single_ids(NO_SPELLINGS)
+    if not yes or not no or set(yes) & set(no):
+        raise TeacherError(
+            f"this tokenizer has no usable single-token yes/no (yes ids {yes}, no ids {no}); P(yes) needs a "
+            "one-token answer. Use a model whose tokenizer encodes 'Yes'/'No' as single tokens."
+        )
+    return yes, no
+
+
+def split_prompt(tokenizer, prompt: PromptConfig) -> tuple[str, str]:
+    """Render the full prompt once with placeholders and cut it where the question's line begins.
+
+    The cut is placed after "...Question:" when the template has it on the question's line (so the cached prefix
+    holds as much as possible) and otherwise at the start of that line. Both cut points sit on a word boundary,
+    where BPE tokenizers split anyway, so tokenizing prefix and suffix separately gives the same ids as the whole
+    prompt (a test checks this on real tokenizers).
+    """
+    user = prompt.template
+    if prompt.use_chat_template and getattr(tokenizer, "chat_template", None):
+        messages = ([{"role": "system", "content": prompt.system}] if prompt.system else []) + [
+            {"role": "user", "content": user}
+        ]
+        rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    else:
+        bos = tokenizer.bos_token or ""
+        rendered = bos + (prompt.system + "\n\n" if prompt.system else "") + user + "\nAnswer:"
+    q = rendered.index(QUESTION_SLOT)
+    line_start = rendered.rfind("\n", 0, q) + 1
+    cut = q if rendered[line_start:q].rstrip().endswith(":") and rendered[q - 1] == " " else line_start
+    if cut == q:
+        cut = q - 1  # keep the space with the question: " Does ..." is how BPE tokenizers split words
+    if TEXT_SLOT not in rendered[:cut]:
+        raise TeacherError("the text must come before the question's line in the prompt template")
+    return rendered[:cut], rendered[cut:]
+
+
+__all__ = ["Teacher", "PromptConfig", "TeacherError", "PROMPTS", "QuestionSet"]

@@ -1,0 +1,195 @@
+"""QAEmbedder: interpretable embeddings at sentence-transformers speed.
+
+    emb = QAEmbedder.from_pretrained()            # the shipped default student (checkpoints/default)
+    X = emb.encode(["I ate a sandwich.", ...])    # (n, Q) float32, X[i, k] = P(yes) for emb.questions[k]
+    emb.explain("I ate a sandwich.")              # [(question, P(yes)), ...] most confidently yes
+
+`encode` follows the encoder protocol shared with the teacher in `distill` (same arguments, same output), so a
+teacher and a student are interchangeable in voxel features, evaluation and benchmarks.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qaemb_fast.questions import QuestionSet
+from qaemb_fast.student import StudentModel
+
+DEFAULT_CHECKPOINT_ENV = "QAEMB_FAST_DEFAULT_CHECKPOINT"
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def default_checkpoint_path() -> Path:
+    """The shipped default student: $QAEMB_FAST_DEFAULT_CHECKPOINT, else <repo>/checkpoints/default."""
+    env = os.environ.get(DEFAULT_CHECKPOINT_ENV)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(f"${DEFAULT_CHECKPOINT_ENV}={env} is not a folder")
+        return path
+    # <repo>/qaemb_fast/embedder.py -> <repo>/checkpoints/default (works for editable installs and clones)
+    path = Path(__file__).resolve().parents[1] / "checkpoints" / "default"
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"the default student checkpoint was not found at {path}. It ships in the repository's checkpoints/ "
+            f"folder (use an editable install from a clone: `pip install -e .`); or set ${DEFAULT_CHECKPOINT_ENV}, "
+            "or pass the path of a checkpoint folder written by `qaemb-fast train`."
+        )
+    return path
+
+
+def cpu_supports_bf16() -> bool:
+    """True where the CPU has native bf16 matmuls (AVX512_BF16 or AMX); elsewhere bf16 is emulated and slower."""
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        fn = getattr(torch.cpu, probe, None)
+        if fn is not None and fn():
+            return True
+    capability = str(torch.backends.cpu.get_cpu_capability()).upper()
+    return "AMX" in capability or "BF16" in capability
+
+
+def check_texts(texts) -> list[str]:
+    """Texts must be a non-empty list of non-empty strings; whitespace at the ends is stripped."""
+    if isinstance(texts, np.ndarray):
+        texts = texts.tolist()
+    if isinstance(texts, bytes) or not hasattr(texts, "__iter__"):
+        raise ValueError(f"texts must be a string or a list of strings, not {type(texts).__name__}")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("no texts given (empty list)")
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+    if bad:
+        kinds = sorted({"empty string" if isinstance(texts[i], str) else type(texts[i]).__name__ for i in bad})
+        raise ValueError(f"texts must be non-empty strings; bad entries ({', '.join(kinds)}) at positions {bad[:10]}")
+    return [t.strip() for t in texts]
+
+
+class QAEmbedder:
+    """A trained student behind a sentence-transformers-like `encode`.
+
+    model: a StudentModel (with its tokenizer). device: where to run (default: where the model is).
+    precision: "auto" = bf16 autocast on CUDA and on CPUs with native bf16, else fp32; "bf16"; "fp32" (exact).
+    """
+
+    def __init__(self, model: StudentModel, device=None, precision: str = "auto"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        if model.tokenizer is None:
+            raise ValueError("the student model has no tokenizer")
+        self.model = model.eval()
+        self.precision = precision
+        if device is not None:
+            self.model.to(device)
+
+    @classmethod
+    def from_pretrained(cls, path=None, device=None, precision: str = "auto") -> QAEmbedder:
+        """Load a student checkpoint folder (strictly, offline). path None = the shipped default student."""
+        path = default_checkpoint_path() if path is None else Path(path)
+        return cls(StudentModel.from_pretrained(path), device=device, precision=precision)
+
+    def save_pretrained(self, path, dtype=torch.bfloat16) -> Path:
+        return self.model.save_pretrained(path, dtype=dtype)
+
+    @property
+    def questions(self) -> list[str]:
+        return self.model.questions
+
+    @property
+    def question_set(self) -> QuestionSet:
+        return self.model.question_set
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def __repr__(self) -> str:
+        cfg = self.model.config
+        return (
+            f"QAEmbedder({len(self.questions)} questions '{cfg.question_set_name}', backbone={cfg.backbone_name!r}, "
+            f"pooling={cfg.pooling}, device={self.device}, precision={self.precision})"
+        )
+
+    def _autocast(self):
+        device = self.device
+        if self.precision == "fp32" or next(self.model.parameters()).dtype != torch.float32:
+            return nullcontext()  # exact fp32, or weights already in low precision
+        if device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        if device.type == "cpu" and (self.precision == "bf16" or cpu_supports_bf16()):
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def encode(
+        self,
+        texts,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output: str = "prob",
+        questions=None,
+        convert_to_numpy: bool = True,
+        device=None,
+    ):
+        """Answer every question for every text in one forward pass per batch.
+
+        texts: a string or a list of n strings. Returns (n, Q) float32 (Q = len(questions) if given), or (Q,) for a
+        single string. output: "prob" = P(yes); "binary" = (P(yes) > 0.5) as 0.0/1.0.
+        questions: None for all, or a subset by question text or index (in the order given).
+        convert_to_numpy: False returns a CPU torch.Tensor. device: move the model there first.
+        Inputs are sorted by length so each batch pads little; the output keeps the input order.
+        """
+        from tqdm.auto import tqdm
+
+        single = isinstance(texts, str)
+        texts = check_texts([texts] if single else texts)
+        if output not in ("prob", "binary"):
+            raise ValueError(f"output must be 'prob' or 'binary', not {output!r}")
+        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}")
+        batch_size = int(batch_size)
+        if questions is not None and not isinstance(questions, (str, numbers.Integral)):
+            questions = list(questions)
+            if not questions:
+                raise ValueError("questions=[] selects nothing; pass None for all questions")
+        idx = None if questions is None else self.question_set.indices(questions)
+        if device is not None:
+            self.model.to(device)
+        device = self.device
+
+        # Longest first: padding per batch stays small, and an out-of-memory error shows up on the first batch.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        starts = range(0, len(texts), batch_size)
+        if show_progress_bar is None:
+            show_progress_bar = len(starts) > 8 and sys.stderr.isatty()
+        out = torch.empty((len(texts), self.model.num_questions if idx is None else len(idx)), dtype=torch.float32)
+        with torch.inference_mode(), self._autocast():
+            for start in tqdm(starts, desc="encode", unit="batch", disable=not show_progress_bar):
+                rows = order[start : start + batch_size]
+                batch = self.model.tokenize([texts[i] for i in rows])
+                logits = self.model(**{k: v.to(device) for k, v in batch.items()}).float()
+                if idx is not None:
+                    logits = logits[:, idx]
+                out[torch.as_tensor(rows)] = torch.sigmoid(logits).cpu()
+        if output == "binary":
+            out = (out > 0.5).float()
+        if single:
+            out = out[0]
+        return out.numpy() if convert_to_numpy else out
+
+    def explain(self, text: str, top_k: int = 5, questions=None) -> list[tuple[str, float]]:
+        """The top_k questions answered most confidently yes for `text`: [(question, P(yes)), ...], highest first."""
+        if not isinstance(text, str):
+            raise ValueError(f"explain takes one string, not {type(text).__name__}")
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, not {top_k!r}")
+        idx = list(range(len(self.questions))) if questions is None else self.question_set.indices(questions)
+        p = self.encode(text, questions=idx)
+        best = np.argsort(-p, kind="stable")[:top_k]
+        return [(self.questions[idx[i]], float(p[i])) for i in best]

@@ -1,0 +1,148 @@
+"""The labelling job: resumable, shardable, de-duplicating, refusing to mix setups."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from tiny_models import save_tiny_causal_lm, tiny_causal_lm
+
+from distill.corpus import CorpusItem
+from distill.label import LabelConfig, chunk_path, merge_labels, run_labelling
+from distill.labelled_dataset import LabelledDatasetError, load_labelled_dataset
+from distill.teacher import PromptConfig, Teacher
+from qaemb_fast.questions import QuestionSet
+
+QUESTIONS = QuestionSet.default().subset(range(6), name="six")
+TEXTS = [
+    "I ate bread.",
+    "The dog barked at night.",
+    "I ate bread.",  # duplicate: answered once, appears twice
+    "Rain fell on the sea.",
+    "She laughed loudly at the joke.",
+    "They sailed to a distant island.",
+    "He counted ten gold coins.",
+]
+ITEMS = [CorpusItem(t, f"doc{i // 2}") for i, t in enumerate(TEXTS)]
+
+
+class CountingTeacher(Teacher):
+    """The real tiny teacher, counting which texts it was asked about."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked = []
+
+    def answer_text(self, text, questions, batch_size=32):
+        self.asked.append(text)
+        return super().answer_text(text, questions, batch_size)
+
+
+def make_teacher(prompt="default"):
+    model, tok = tiny_causal_lm("qwen2")
+    return CountingTeacher(model, tok, questions=QUESTIONS, prompt=PromptConfig(template=prompt), name="tiny-qwen2")
+
+
+def config(out, **kw):
+    return LabelConfig(out=str(out), questions=QUESTIONS, chunk_size=2, progress=False, **kw)
+
+
+def answers_of(out):
+    ds, prov, qs = load_labelled_dataset(out)
+    return ds["text"], ds["doc_id"], np.array(ds["answers"], dtype=np.float32), prov
+
+
+def test_full_run_answers_duplicates_once_and_matches_encode(tmp_path):
+    teacher = make_teacher()
+    run_labelling(config(tmp_path / "a"), teacher=teacher, items=ITEMS)
+    texts, doc_ids, answers, prov = answers_of(tmp_path / "a")
+    assert texts == TEXTS and doc_ids == [it.doc_id for it in ITEMS]
+    assert sorted(teacher.asked) == sorted(set(TEXTS))  # the duplicate was answered once
+    np.testing.assert_array_equal(answers[0], answers[2])
+    np.testing.assert_allclose(answers, teacher.encode(TEXTS), atol=1e-6)
+    assert prov["question_set_hash"] == QUESTIONS.hash and prov["teacher"] == "tiny-qwen2"
+    assert prov["num_unique_texts"] == 6 and prov["complete"] is True
+
+
+def test_interrupted_job_resumes_without_redoing_or_duplicating(tmp_path):
+    out = tmp_path / "job"
+    first = make_teacher()
+    run_labelling(config(out, max_chunks=2), teacher=first, items=ITEMS)  # "killed" after two chunks
+    assert not (out / "dataset").exists()
+    # A kill during a write leaves only a temp file, never a half chunk under the real name.
+    (out / "parts" / ".chunk-000002.tmp123.npz").write_bytes(b"half a file")
+    second = make_teacher()
+    run_labelling(config(out), teacher=second, items=ITEMS)
+    assert set(first.asked).isdisjoint(second.asked)
+    assert len(first.asked) + len(second.asked) == 6
+    _, _, resumed, _ = answers_of(out)
+    run_labelling(config(tmp_path / "fresh"), teacher=make_teacher(), items=ITEMS)
+    _, _, fresh, _ = answers_of(tmp_path / "fresh")
+    np.testing.assert_array_equal(resumed, fresh)
+
+
+def test_shards_merge_to_the_unsharded_result(tmp_path):
+    out = tmp_path / "sharded"
+    for i in range(3):
+        run_labelling(config(out, num_shards=3, shard_index=i), teacher=make_teacher(), items=ITEMS)
+    run_labelling(config(tmp_path / "single"), teacher=make_teacher(), items=ITEMS)
+    a, b = answers_of(out), answers_of(tmp_path / "single")
+    assert a[0] == b[0] and a[1] == b[1]
+    np.testing.assert_array_equal(a[2], b[2])
+
+
+def test_refuses_to_mix_setups(tmp_path):
+    out = tmp_path / "job"
+    run_labelling(config(out, max_chunks=1), teacher=make_teacher(), items=ITEMS)
+    with pytest.raises(LabelledDatasetError, match="prompt"):
+        run_labelling(config(out), teacher=make_teacher(prompt="paper"), items=ITEMS)
+    other_questions = QuestionSet.default().subset(range(1, 7))
+    model, tok = tiny_causal_lm("qwen2")
+    other = Teacher(model, tok, questions=other_questions, name="tiny-qwen2")
+    cfg = config(out)
+    cfg.questions = other_questions
+    with pytest.raises(LabelledDatasetError, match="question_set_hash"):
+        run_labelling(cfg, teacher=other, items=ITEMS)
+    with pytest.raises(LabelledDatasetError, match="corpus_hash"):
+        run_labelling(config(out), teacher=make_teacher(), items=ITEMS[:-1])
+
+
+def test_chunk_with_wrong_texts_is_detected(tmp_path):
+    out = tmp_path / "job"
+    run_labelling(config(out), teacher=make_teacher(), items=ITEMS)
+    with np.load(chunk_path(out, 1)) as z:
+        answers = z["answers"]
+    np.savez(chunk_path(out, 1), texts=np.array(["something else", "entirely"]), answers=answers)
+    with pytest.raises(LabelledDatasetError, match="other texts"):
+        merge_labels(out, ITEMS)
+
+
+def test_partial_export_keeps_only_labelled_rows(tmp_path):
+    out = tmp_path / "job"
+    run_labelling(config(out, max_chunks=1), teacher=make_teacher(), items=ITEMS)
+    merge_labels(out, ITEMS, allow_partial=True, into=tmp_path / "partial")
+    texts, _, answers, prov = answers_of(tmp_path / "partial")
+    assert texts == ["I ate bread.", "The dog barked at night.", "I ate bread."]
+    assert prov["partial"] is True and prov["chunks_done"] == 1 and prov["chunks_total"] == 3
+    with pytest.raises(LabelledDatasetError, match="not labelled yet"):
+        merge_labels(out, ITEMS)
+
+
+def test_cli_label_and_resume(tmp_path):
+    """The real command line on a tiny local teacher folder and a JSONL corpus."""
+    save_tiny_causal_lm(tmp_path / "teacher", "llama")
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": it.text, "doc_id": it.doc_id}) + "\n" for it in ITEMS))
+    qfile = tmp_path / "q.json"
+    QUESTIONS.save(qfile)
+    cmd = [sys.executable, "-m", "qaemb_fast.cli", "label", "--teacher", str(tmp_path / "teacher"), "--corpus", str(corpus)]
+    cmd += ["--questions", str(qfile), "--out", str(tmp_path / "out"), "--chunk-size", "2", "--dtype", "fp32"]
+    subprocess.run(cmd + ["--max-chunks", "1"], check=True, capture_output=True)
+    assert len(list((tmp_path / "out" / "parts").glob("chunk-*.npz"))) == 1
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    assert "pair/s" in done.stderr  # the progress bar reports throughput
+    texts, _, answers, _ = answers_of(tmp_path / "out")
+    assert texts == TEXTS and answers.shape == (7, 6)
+    bad = subprocess.run(cmd[:-4] + ["--out", str(tmp_path / "out"), "--chunk-size", "3"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "refusing to mix" in bad.stderr

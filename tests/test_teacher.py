@@ -1,0 +1,104 @@
+"""The fast teacher path (prefix KV reuse, last-position head, batched suffixes) against the plain computation."""
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import save_tiny_causal_lm, tiny_causal_lm, tiny_tokenizer
+
+from distill.teacher import PromptConfig, Teacher, TeacherError, split_prompt, yes_no_token_ids
+
+TEXTS = ["I ate bread and cheese in the kitchen.", "The dog ran across the green field!", "She laughed."]
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "llama"])
+@pytest.mark.parametrize("prompt", ["default", "paper"])
+def test_fast_path_equals_full_prompts_fp32(kind, prompt):
+    model, tok = tiny_causal_lm(kind)
+    teacher = Teacher(model, tok, questions="default", prompt=PromptConfig(template=prompt))
+    qs = list(range(12))
+    # batch_size 5 forces several suffix batches of different padded widths.
+    fast = teacher.encode(TEXTS, questions=qs, batch_size=5)
+    reference = teacher.reference_answers(TEXTS, questions=qs)
+    assert fast.shape == (3, 12) and fast.dtype == np.float32
+    assert np.abs(fast - reference).max() <= 1e-4
+    # The check can fail: answers differ across texts and questions by far more than the tolerance.
+    assert reference.std() > 1e-3
+
+
+def test_prefix_and_suffix_tokenize_like_the_whole_prompt():
+    model, tok = tiny_causal_lm("qwen2")
+    teacher = Teacher(model, tok)
+    for text in TEXTS + ["ends with spaces   ", "émigré café, naïve?"]:
+        for q in teacher.questions[:20]:
+            whole = tok.encode(teacher.full_prompt(text.strip(), q), add_special_tokens=False)
+            assert whole == teacher.prefix_ids(text.strip()) + teacher.suffix_ids(q)
+
+
+def test_prefix_holds_the_text_and_constant_instruction():
+    tok = tiny_tokenizer()
+    prefix, suffix = split_prompt(tok, PromptConfig())
+    assert "{text}" in prefix and "Answer the question" in prefix
+    assert suffix.startswith(" {question}") and "assistant" in suffix
+    paper_prefix, paper_suffix = split_prompt(tok, PromptConfig(template="paper"))
+    assert "Answer with yes or no" in paper_suffix  # the paper's instruction follows the question
+
+
+def test_bf16_close_to_fp32():
+    model, tok = tiny_causal_lm("llama")
+    t32 = Teacher(model, tok)
+    a32 = t32.encode(TEXTS, questions=list(range(8)))
+    t16 = Teacher(tiny_causal_lm("llama")[0].to(torch.bfloat16), tok)
+    a16 = t16.encode(TEXTS, questions=list(range(8)))
+    assert np.abs(a32 - a16).max() < 0.05
+
+
+def test_encode_shapes_subsets_and_binary():
+    model, tok = tiny_causal_lm("qwen2")
+    teacher = Teacher(model, tok)
+    full = teacher.encode(TEXTS)
+    assert full.shape == (3, len(teacher.questions))
+    one = teacher.encode(TEXTS[0])
+    assert one.shape == (len(teacher.questions),)
+    np.testing.assert_allclose(one, full[0], atol=1e-5)
+    by_text = teacher.encode(TEXTS, questions=[teacher.questions[3], teacher.questions[1]])
+    np.testing.assert_allclose(by_text, full[:, [3, 1]], atol=1e-5)
+    binary = teacher.encode(TEXTS, output="binary")
+    np.testing.assert_array_equal(binary, (full > 0.5).astype(np.float32))
+
+
+def test_bad_inputs_give_clear_errors():
+    model, tok = tiny_causal_lm("qwen2")
+    teacher = Teacher(model, tok)
+    with pytest.raises(ValueError, match="empty"):
+        teacher.encode([])
+    with pytest.raises(ValueError, match="non-empty strings"):
+        teacher.encode(["fine", "  "])
+    with pytest.raises(KeyError, match="closest"):
+        teacher.encode(["fine"], questions=["Does the input mention fooood?"])
+    with pytest.raises(TeacherError, match="before"):
+        PromptConfig(template="Question: {question}\nText: {text}")
+    with pytest.raises(TeacherError, match="exactly one"):
+        PromptConfig(template="no slots here")
+
+
+def test_tokenizer_without_single_token_yes_no_is_rejected():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    # A character-level vocabulary: "yes" and "no" are never one token.
+    vocab = {c: i for i, c in enumerate(["[UNK]", *"abcdefghijklmnopqrstuvwxyzYN "])}
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=1))
+    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]")
+    with pytest.raises(TeacherError, match="single-token yes/no"):
+        yes_no_token_ids(fast)
+
+
+def test_from_pretrained_local_folder(tmp_path):
+    save_tiny_causal_lm(tmp_path / "tiny", "qwen2")
+    teacher = Teacher.from_pretrained(tmp_path / "tiny", dtype="fp32", device="cpu")
+    model, tok = tiny_causal_lm("qwen2")
+    direct = Teacher(model, tok)
+    np.testing.assert_allclose(teacher.encode(TEXTS[:1]), direct.encode(TEXTS[:1]), atol=1e-6)
+    prov = teacher.provenance()
+    assert prov["dtype"] == "float32" and prov["prompt"]["template"].startswith("Answer the question")

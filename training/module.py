@@ -1,0 +1,192 @@
+"""The LightningModule: training logic around the plain `StudentModel` (which lives in qaemb_fast and knows nothing
+about Lightning, so inference never imports it).
+
+    batch {"input_ids", "attention_mask", "targets" (B, Q) teacher P(yes)}
+      -> StudentModel -> logits (B, Q) -> BCE-with-logits against the soft targets (or P > 0.5 when binarized)
+
+One shared step serves train/val/test. Validation and test collect every prediction (synced across processes
+under DDP) and score each question against the teacher:
+  - ROC-AUC against the teacher's yes/no (P > 0.5); questions with one class in the split are skipped and counted;
+  - Pearson r against the teacher's P(yes);
+  - mean absolute error against the teacher's P(yes);
+and the same for the baseline that answers every text with the question's mean P(yes) on the training split.
+A constant has ROC-AUC 0.5 by definition and no Pearson r (zero variance): we report r = 0 for it.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
+
+from qaemb_fast.student import StudentModel
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def question_metrics(preds, targets) -> dict[str, np.ndarray]:
+    """Per-question scores of predicted P(yes) against the teacher's P(yes).
+
+    preds, targets: (n, Q) arrays in [0, 1]. Returns {"auc", "pearson", "mae"}, each (Q,) float64; "auc" is NaN
+    where the teacher's yes/no (P > 0.5) has a single class in these rows, "pearson" NaN where either side is
+    constant.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    preds, targets = np.asarray(preds, dtype=np.float64), np.asarray(targets, dtype=np.float64)
+    if preds.shape != targets.shape or preds.ndim != 2:
+        raise ValueError(f"preds {preds.shape} and targets {targets.shape} must both be (n, Q)")
+    labels = targets > 0.5
+    auc = np.full(preds.shape[1], np.nan)
+    for k in range(preds.shape[1]):
+        if 0 < labels[:, k].sum() < len(labels):
+            auc[k] = roc_auc_score(labels[:, k], preds[:, k])
+    pc, tc = preds - preds.mean(0), targets - targets.mean(0)
+    denom = np.sqrt((pc**2).sum(0) * (tc**2).sum(0))
+    # Constant columns are tested on the raw values: their centred sums are rounding noise, not zero.
+    constant = (np.ptp(preds, axis=0) == 0) | (np.ptp(targets, axis=0) == 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pearson = np.where(constant, np.nan, (pc * tc).sum(0) / denom)
+    mae = np.abs(preds - targets).mean(0)
+    return {"auc": auc, "pearson": pearson, "mae": mae}
+
+
+def evaluate_against_baseline(preds, targets, train_mean) -> dict:
+    """Student and training-mean baseline scores on the same rows.
+
+    preds, targets: (n, Q); train_mean: (Q,). Returns {"per_question": {"auc", "pearson", "mae",
+    "baseline_mae"}: (Q,) arrays, "summary": {"auc", "pearson", "mae", "baseline_auc", "baseline_pearson",
+    "baseline_mae", "auc_skipped", "n_texts"}: floats}. Means skip NaNs (questions without two classes / variance).
+    """
+    targets = np.asarray(targets, dtype=np.float64)
+    student = question_metrics(preds, targets)
+    baseline_mae = np.abs(targets - np.asarray(train_mean, dtype=np.float64)[None, :]).mean(0)
+    scored = ~np.isnan(student["auc"])
+
+    def nanmean(x):
+        x = x[~np.isnan(x)]
+        return float(x.mean()) if len(x) else float("nan")
+
+    summary = {
+        "auc": nanmean(student["auc"]),
+        "pearson": nanmean(student["pearson"]),
+        "mae": float(student["mae"].mean()),
+        # A constant ranks every text the same: ROC-AUC 0.5 on every question that has both classes.
+        "baseline_auc": 0.5 if scored.any() else float("nan"),
+        "baseline_pearson": 0.0,  # undefined for a constant; reported as 0 (no linear relation)
+        "baseline_mae": float(baseline_mae.mean()),
+        "auc_skipped": int((~scored).sum()),
+        "n_texts": len(targets),
+    }
+    return {"per_question": {**student, "baseline_mae": baseline_mae}, "summary": summary}
+
+
+class CollectPredictions(Metric):
+    """Keeps every (P(yes), target) pair of an epoch; under DDP `compute()` gathers them from all processes."""
+
+    full_state_update = False
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("preds", default=[], dist_reduce_fx="cat")
+        self.add_state("targets", default=[], dist_reduce_fx="cat")
+
+    def update(self, preds: torch.Tensor, targets: torch.Tensor) -> None:
+        self.preds.append(preds.detach().float())
+        self.targets.append(targets.detach().float())
+
+    def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return dim_zero_cat(self.preds), dim_zero_cat(self.targets)
+
+
+# ----------------------------------------------------------------------------- the LightningModule
+
+
+class StudentLightningModule(L.LightningModule):
+    """Trains a `StudentModel` on teacher answers. Only plain values go into the hyperparameters; the model is
+    passed in (and kept out of `hparams`), so the same module trains any backbone.
+
+    After `trainer.test(...)`: `test_results` holds `evaluate_against_baseline(...)` on the test split.
+    """
+
+    def __init__(self, model: StudentModel, lr: float = 5e-5, weight_decay: float = 0.01, warmup_ratio: float = 0.1,
+                 binarize_targets: bool = False):  # fmt: skip
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        # Lightning keeps each submodule's train/eval mode as it finds it, and `from_backbone` returns an eval-mode
+        # model (ready for inference): switch it to train mode, or it would train without dropout.
+        self.model = model.train()
+        # The baseline's answers; set from the DataModule's training split in setup(), saved with the checkpoint.
+        self.register_buffer("train_mean", torch.full((model.num_questions,), 0.5))
+        self.collected = torch.nn.ModuleDict({"val": CollectPredictions(), "test": CollectPredictions()})
+        self.val_results: dict | None = None
+        self.test_results: dict | None = None
+
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        train_mean = getattr(dm, "train_mean", None)
+        if train_mean is not None:
+            if len(train_mean) != self.model.num_questions:
+                raise ValueError(f"the data has {len(train_mean)} questions, the model {self.model.num_questions}")
+            self.train_mean.copy_(torch.as_tensor(train_mean))
+
+    def forward(self, input_ids, attention_mask) -> torch.Tensor:
+        return self.model(input_ids, attention_mask)
+
+    def _shared_step(self, batch: dict, stage: str) -> torch.Tensor:
+        logits = self(batch["input_ids"], batch["attention_mask"]).float()  # loss in fp32 even under bf16 autocast
+        targets = batch["targets"].float()
+        goal = (targets > 0.5).float() if self.hparams.binarize_targets else targets
+        loss = F.binary_cross_entropy_with_logits(logits, goal)
+        n = len(targets)
+        if stage == "train":
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+        else:
+            self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+            self.collected[stage].update(torch.sigmoid(logits), targets)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        return self._shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        return self._shared_step(batch, "test")
+
+    def _end_epoch(self, stage: str) -> dict:
+        preds, targets = self.collected[stage].compute()  # every process gets the gathered rows
+        self.collected[stage].reset()
+        results = evaluate_against_baseline(preds.cpu().numpy(), targets.cpu().numpy(), self.train_mean.cpu().numpy())
+        for key, value in results["summary"].items():
+            # Already identical on every process (gathered above), so no further sync is needed.
+            self.log(f"{stage}/{key}", float(value), prog_bar=key in ("auc", "mae"))
+        return results
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_results = self._end_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.test_results = self._end_epoch("test")
+
+    def configure_optimizers(self):
+        from transformers import get_linear_schedule_with_warmup
+
+        # The usual BERT recipe: no weight decay on biases and LayerNorm weights.
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
+        groups = [
+            {"params": decay, "weight_decay": self.hparams.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW(groups, lr=self.hparams.lr)
+        total = max(1, int(self.trainer.estimated_stepping_batches))  # epochs x batches / devices / accumulation
+        warmup = int(self.hparams.warmup_ratio * total)
+        scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
