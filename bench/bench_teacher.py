@@ -108,7 +108,9 @@ def main(argv=None):
             for name, t, a in rows
         ],
     }
-    print(f"\nteacher {args.teacher} ({result['dtype']}), {len(texts)} texts x {len(questions)} questions = {n_pairs} pairs")
+    print(
+        f"\nteacher {args.teacher} ({result['dtype']}), {len(texts)} texts x {len(questions)} questions = {n_pairs} pairs"
+    )
     print("\n| method | pairs/s | speed-up | AUC vs reference | agreement (P>0.5) |\n|---|---:|---:|---:|---:|")
     for r in result["rows"]:
         auc = "–" if r["auc_vs_reference"] is None else f"{r['auc_vs_reference']:.3f}"

@@ -58,7 +58,9 @@ def register(sub) -> None:
     label.add_argument(
         "--chunk-size", type=int, default=16, help="texts per resumable chunk file (default: %(default)s)"
     )
-    label.add_argument("--batch-size", type=int, default=64, help="questions per forward pass (default: %(default)s)")
+    label.add_argument(
+        "--batch-size", type=int, default=32, help="questions per forward pass; larger pads more (default: %(default)s)"
+    )
     label.add_argument("--max-chunks", type=int, default=None, help="stop after this many new chunks")
     label.add_argument(
         "--export-partial",
@@ -81,6 +83,9 @@ def _teacher_args(p) -> None:
         "--prompt", default="default", help="'default', 'paper', or a template containing {text} then {question}"
     )
     p.add_argument("--system", default=None, help="system prompt (default: the chat template's own)")
+    p.add_argument(
+        "--few-shot", default="paper", choices=("paper", "none"), help="answered example turns before the question"
+    )
     p.add_argument("--dtype", default="auto", help="auto (bf16 where fast), bf16, fp16 or fp32")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
 
@@ -109,7 +114,7 @@ def _ask(args) -> int:
     teacher = Teacher.from_pretrained(
         args.teacher,
         questions=args.questions,
-        prompt=PromptConfig(args.prompt, args.system),
+        prompt=PromptConfig(args.prompt, args.system, few_shot=args.few_shot),
         dtype=args.dtype,
         device=args.device,
     )
@@ -131,6 +136,7 @@ def _label(args) -> int:
         out=args.out,
         prompt=args.prompt,
         system=args.system,
+        few_shot=args.few_shot,
         dtype=args.dtype,
         device=args.device,
         num_shards=args.num_shards,

@@ -55,12 +55,13 @@ class LabelConfig:
     out: str = "labels"
     prompt: str = "default"  # "default", "paper", or a template with {text} and {question}
     system: str | None = None
+    few_shot: str = "paper"  # "paper" (the paper's few-shot turns) or "none"
     dtype: str = "auto"
     device: str | None = None
     num_shards: int = 1
     shard_index: int = 0
     chunk_size: int = 16  # unique texts per chunk file: the most work a kill can lose
-    batch_size: int = 64  # question suffixes per forward pass
+    batch_size: int = 32  # question suffixes per forward pass (sorted by length; bigger batches pad more)
     max_chunks: int | None = None  # stop after this many new chunks (for time-boxed runs)
     merge: bool = True  # write OUT/dataset when every chunk is done
     progress: bool = True
@@ -90,6 +91,7 @@ def shard_chunks(num_chunks: int, num_shards: int, shard_index: int) -> list[int
 def check_or_write_provenance(out: Path, provenance: dict) -> None:
     """First run writes provenance.json; later runs (resume, other shards) must match it field by field."""
     path = out / PROVENANCE_FILE
+    provenance = json.loads(json.dumps(provenance))  # compare as stored: tuples become lists
     if path.exists():
         old = json.loads(path.read_text())
         diffs = [f for f in IDENTITY_FIELDS if old.get(f) != provenance.get(f)]
@@ -146,7 +148,7 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
     todo = [k for k in mine if not chunk_path(out, k).exists()]
 
     if teacher is None:
-        prompt = PromptConfig(template=config.prompt, system=config.system)
+        prompt = PromptConfig(template=config.prompt, system=config.system, few_shot=config.few_shot)
         teacher = Teacher.from_pretrained(
             config.teacher, questions=question_set, prompt=prompt, dtype=config.dtype, device=config.device
         )

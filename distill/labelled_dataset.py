@@ -102,6 +102,8 @@ def load_labelled_dataset(data_dir, questions=None):
                 f"ones were requested ({want.hash[:19]}…)"
                 + (f"; not in the dataset: {missing[:3]}" if missing else "; same questions in another order")
             )
+    if prov.get("num_rows") == 0:
+        raise LabelledDatasetError(f"{data_dir}: the labelled dataset is empty")
     ds = load_from_disk(str(data_dir / DATASET_DIR))
     if len(ds) == 0:
         raise LabelledDatasetError(f"{data_dir}: the labelled dataset is empty")

@@ -28,7 +28,9 @@ YES_NO_STARTS = (
 # How LLMs say "the input" in other words; rewritten so every question reads like the packaged set.
 SUBJECT_SYNONYMS = r"(?:input text|input|text|sentence|passage|excerpt|review|story|quote|document|paragraph|snippet)"
 _SUBJECT = re.compile(rf"\bthe (?:given |provided )?{SUBJECT_SYNONYMS}\b", re.IGNORECASE)
-_LIST_MARKER = re.compile(r"^\s*(?:[-*•·–]+|\(?\d{1,3}[.):\]]|\(?[a-zA-Z][.)]|q\d{0,3}\s*[:.)]|question\s*\d*\s*[:.)])\s*", re.I)
+_LIST_MARKER = re.compile(
+    r"^\s*(?:[-*•·–]+|\(?\d{1,3}[.):\]]|\(?[a-zA-Z][.)]|q\d{0,3}\s*[:.)]|question\s*\d*\s*[:.)])\s*", re.I
+)
 _QUOTES = "\"'“”‘’`«»"
 MIN_WORDS, MAX_WORDS = 4, 30
 
@@ -276,8 +278,7 @@ def generate_questions(
         )
     if len(filt.kept) < config.n:
         print(
-            f"warning: only {len(filt.kept)} of {config.n} questions after {r + 1} rounds; raise --max-rounds "
-            "for more",
+            f"warning: only {len(filt.kept)} of {config.n} questions after {r + 1} rounds; raise --max-rounds for more",
             file=sys.stderr,
         )
     return GenerationResult(filt.kept[: config.n], filt.dropped, outputs, r + 1)

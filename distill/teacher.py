@@ -1,9 +1,10 @@
 """The teacher: any Hugging Face causal LM answering yes/no questions about texts, as P(yes)/(P(yes)+P(no)).
 
 Why it is fast (DESIGN.md §3), all exact up to floating-point rounding:
-  * Prefix reuse. The chat-templated prompt is split where the question starts. Everything before it (system
-    prompt, instruction, the text) is run once per text; its KV cache is repeated for a batch of question
-    suffixes, whose position ids continue after the prefix.
+  * Prefix reuse at two levels. The chat-templated prompt is cut where the text starts and where the question
+    starts. The head (system prompt, few-shot turns, instruction) is run once per Teacher; the text part once per
+    text, on a copy of the head's KV cache; that cache is then repeated for a batch of question suffixes, whose
+    position ids continue after the prefix.
   * The LM head (vocab x hidden, the biggest matmul for short suffixes) is applied only to each row's last real
     position instead of every position.
   * bf16 where the hardware has it (AMX / AVX512-BF16 on CPU, bf16-capable GPUs).
@@ -34,6 +35,23 @@ PAPER_PROMPT = "Input text: {text}\nQuestion: {question}\nAnswer with yes or no,
 DEFAULT_PROMPT = "Answer the question about the input text with yes or no.\nInput text: {text}\nQuestion: {question}"
 PROMPTS = {"default": DEFAULT_PROMPT, "paper": PAPER_PROMPT}
 
+# Few-shot turns placed before the real question (the paper distilled from LLaMA-3-8B *few-shot* answers). Small
+# instruction models say "yes" too readily when asked cold: on bench/probe_teacher_prompts.py the 1.5B teacher's
+# mean P(yes) on true "no" pairs drops from ~0.5 to ~0.2 with these turns, at the same ranking quality. They are
+# the paper's five examples (csinva/imodelsX, qaemb.py: two "Yes", three "No"), and being the same for every
+# text and question they cost little: they sit in the cached prefix.
+FEW_SHOT = (
+    ("and i just kept on laughing because it was so", "Does the input mention laughter?", "Yes"),
+    ("what a crazy day things just kept on happening", "Is the sentence related to food preparation?", "No"),
+    ("i felt like a fly on the wall just waiting for", "Does the text use a metaphor or figurative language?", "Yes"),
+    ("he takes too long in there getting the pans from", "Is there a reference to sports?", "No"),
+    (
+        "was silent and lovely and there was no sound except",
+        "Is the sentence expressing confusion or uncertainty?",
+        "No",
+    ),
+)
+
 YES_SPELLINGS = ("yes", "Yes", "YES", " yes", " Yes", " YES")
 NO_SPELLINGS = ("no", "No", "NO", " no", " No", " NO")
 
@@ -49,9 +67,16 @@ class PromptConfig:
     template: str = DEFAULT_PROMPT
     system: str | None = None  # None: the chat template's own default system prompt (if any)
     use_chat_template: bool = True  # False for base models without a chat template
+    # Answered (text, question, "Yes"|"No") turns before the real one; default: the paper's few-shot examples.
+    few_shot: tuple = FEW_SHOT
 
     def __post_init__(self):
         self.template = PROMPTS.get(self.template, self.template)
+        if self.few_shot in ("paper", "none"):
+            self.few_shot = FEW_SHOT if self.few_shot == "paper" else ()
+        self.few_shot = tuple(tuple(example) for example in self.few_shot or ())
+        if any(len(example) != 3 for example in self.few_shot):
+            raise TeacherError("few_shot examples are (text, question, answer) triples")
         t = self.template
         if t.count(TEXT_SLOT) != 1 or t.count(QUESTION_SLOT) != 1:
             raise TeacherError(f"the prompt template needs exactly one {TEXT_SLOT} and one {QUESTION_SLOT}: {t!r}")
@@ -88,6 +113,10 @@ class Teacher:
         self.question_set = as_question_set(questions)
         self.yes_ids, self.no_ids = yes_no_token_ids(tokenizer)
         self._prefix_template, self._suffix_template = split_prompt(tokenizer, self.prompt)
+        # The prefix itself splits into a constant head (system prompt, few-shot turns, instruction) and the text
+        # part. The head's KV cache is computed once per Teacher, not once per text.
+        self._head_template, self._text_template = split_at_text(self._prefix_template)
+        self._head_cache = None
         self._suffix_cache: dict[str, list[int]] = {}
 
     # -- construction --------------------------------------------------------------------------------------
@@ -138,8 +167,16 @@ class Teacher:
         }
 
     # -- prompts ------------------------------------------------------------------------------------------
+    def head_ids(self) -> list[int]:
+        if not hasattr(self, "_head_ids"):
+            self._head_ids = self.tokenizer.encode(self._head_template, add_special_tokens=False)
+        return self._head_ids
+
+    def text_ids(self, text: str) -> list[int]:
+        return self.tokenizer.encode(self._text_template.replace(TEXT_SLOT, text), add_special_tokens=False)
+
     def prefix_ids(self, text: str) -> list[int]:
-        return self.tokenizer.encode(self._prefix_template.replace(TEXT_SLOT, text), add_special_tokens=False)
+        return self.head_ids() + self.text_ids(text)
 
     def suffix_ids(self, question: str) -> list[int]:
         if question not in self._suffix_cache:
@@ -195,10 +232,19 @@ class Teacher:
         body = self.model.get_decoder()
         head = self.model.get_output_embeddings()
         device = self.device
-        prefix = torch.tensor([self.prefix_ids(text)], device=device)
-        prefix_cache = DynamicCache(config=self.model.config)
-        body(input_ids=prefix, past_key_values=prefix_cache, use_cache=True)
-        n_prefix = prefix.shape[1]
+        if self._head_cache is None:
+            self._head_cache = DynamicCache(config=self.model.config)
+            body(
+                input_ids=torch.tensor([self.head_ids()], device=device),
+                past_key_values=self._head_cache,
+                use_cache=True,
+            )
+        n_head = self._head_cache.get_seq_length()
+        prefix_cache = copy.deepcopy(self._head_cache)
+        text_ids = torch.tensor([self.text_ids(text)], device=device)
+        n_prefix = n_head + text_ids.shape[1]
+        positions = torch.arange(n_head, n_prefix, device=device)[None]
+        body(input_ids=text_ids, position_ids=positions, past_key_values=prefix_cache, use_cache=True)
 
         # Sort questions by suffix length so each batch pads little; restore order at the end.
         suffixes = [self.suffix_ids(q) for q in questions]
@@ -275,6 +321,13 @@ def yes_no_token_ids(tokenizer) -> tuple[list[int], list[int]]:
     return yes, no
 
 
+def split_at_text(prefix_template: str) -> tuple[str, str]:
+    """Cut the prefix where the text begins (keeping a leading space with the text, as BPE tokenizers do)."""
+    t = prefix_template.index(TEXT_SLOT)
+    cut = t - 1 if t > 0 and prefix_template[t - 1] == " " else t
+    return prefix_template[:cut], prefix_template[cut:]
+
+
 def split_prompt(tokenizer, prompt: PromptConfig) -> tuple[str, str]:
     """Render the full prompt once with placeholders and cut it where the question's line begins.
 
@@ -284,14 +337,20 @@ def split_prompt(tokenizer, prompt: PromptConfig) -> tuple[str, str]:
     prompt (a test checks this on real tokenizers).
     """
     user = prompt.template
+
+    def fill(text, question):
+        return user.replace(TEXT_SLOT, text).replace(QUESTION_SLOT, question)
+
     if prompt.use_chat_template and getattr(tokenizer, "chat_template", None):
-        messages = ([{"role": "system", "content": prompt.system}] if prompt.system else []) + [
-            {"role": "user", "content": user}
-        ]
+        messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
+        for text, question, answer in prompt.few_shot:
+            messages += [{"role": "user", "content": fill(text, question)}, {"role": "assistant", "content": answer}]
+        messages.append({"role": "user", "content": user})
         rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     else:
+        turns = [fill(t, q) + "\nAnswer: " + a + "\n\n" for t, q, a in prompt.few_shot]
         bos = tokenizer.bos_token or ""
-        rendered = bos + (prompt.system + "\n\n" if prompt.system else "") + user + "\nAnswer:"
+        rendered = bos + (prompt.system + "\n\n" if prompt.system else "") + "".join(turns) + user + "\nAnswer:"
     q = rendered.index(QUESTION_SLOT)
     line_start = rendered.rfind("\n", 0, q) + 1
     cut = q if rendered[line_start:q].rstrip().endswith(":") and rendered[q - 1] == " " else line_start

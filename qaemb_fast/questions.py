@@ -132,7 +132,9 @@ class QuestionSet:
     def subset(self, selected, name: str | None = None) -> QuestionSet:
         """A new set with the questions at `selected` (indices or question texts), in that order."""
         idx = self.indices(selected)
-        return QuestionSet(tuple(self.questions[i] for i in idx), name=name or f"{self.name}-subset", version=self.version)
+        return QuestionSet(
+            tuple(self.questions[i] for i in idx), name=name or f"{self.name}-subset", version=self.version
+        )
 
     def indices(self, selected) -> list[int]:
         """Map question texts or integer indices to indices; unknown questions raise with the closest matches."""

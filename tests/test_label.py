@@ -136,7 +136,16 @@ def test_cli_label_and_resume(tmp_path):
     corpus.write_text("".join(json.dumps({"text": it.text, "doc_id": it.doc_id}) + "\n" for it in ITEMS))
     qfile = tmp_path / "q.json"
     QUESTIONS.save(qfile)
-    cmd = [sys.executable, "-m", "qaemb_fast.cli", "label", "--teacher", str(tmp_path / "teacher"), "--corpus", str(corpus)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "qaemb_fast.cli",
+        "label",
+        "--teacher",
+        str(tmp_path / "teacher"),
+        "--corpus",
+        str(corpus),
+    ]
     cmd += ["--questions", str(qfile), "--out", str(tmp_path / "out"), "--chunk-size", "2", "--dtype", "fp32"]
     subprocess.run(cmd + ["--max-chunks", "1"], check=True, capture_output=True)
     assert len(list((tmp_path / "out" / "parts").glob("chunk-*.npz"))) == 1
@@ -144,5 +153,7 @@ def test_cli_label_and_resume(tmp_path):
     assert "pair/s" in done.stderr  # the progress bar reports throughput
     texts, _, answers, _ = answers_of(tmp_path / "out")
     assert texts == TEXTS and answers.shape == (7, 6)
-    bad = subprocess.run(cmd[:-4] + ["--out", str(tmp_path / "out"), "--chunk-size", "3"], capture_output=True, text=True)
+    bad = subprocess.run(
+        cmd[:-4] + ["--out", str(tmp_path / "out"), "--chunk-size", "3"], capture_output=True, text=True
+    )
     assert bad.returncode != 0 and "refusing to mix" in bad.stderr

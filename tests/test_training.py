@@ -230,6 +230,34 @@ def test_question_metrics_match_references():
         question_metrics(preds, targets[:, :2])
 
 
+def test_collected_predictions_count_each_row_once():
+    from training.module import CollectPredictions
+
+    c = CollectPredictions()
+    c.update(torch.tensor([[0.1], [0.2]]), torch.tensor([[0.0], [1.0]]), torch.tensor([4, 0]))
+    c.update(torch.tensor([[0.3], [0.1]]), torch.tensor([[1.0], [0.0]]), torch.tensor([2, 4]))  # row 4 repeated
+    preds, targets = c.compute()
+    assert preds.flatten().tolist() == pytest.approx([0.2, 0.3, 0.1]) and targets.flatten().tolist() == [1, 1, 0]
+
+
+@pytest.mark.filterwarnings("ignore:.*self.log.*")
+def test_loss_uses_soft_or_binarized_targets(tokenizer):
+    import torch.nn.functional as F
+
+    from training.module import StudentLightningModule
+
+    model = tiny_student(tokenizer).eval()
+    batch = {k: v for k, v in model.tokenize(["a red fox", "the old road"]).items() if k != "token_type_ids"}
+    with torch.no_grad():
+        logits = model(**batch)
+    batch["targets"] = torch.tensor([[0.9, 0.3, 0.6, 0.0], [0.2, 0.7, 0.4, 1.0]])
+    with torch.no_grad():
+        soft = StudentLightningModule(model).eval()._shared_step(batch, "train")  # eval: no dropout
+        hard = StudentLightningModule(model, binarize_targets=True).eval()._shared_step(batch, "train")
+    torch.testing.assert_close(soft, F.binary_cross_entropy_with_logits(logits, batch["targets"]))
+    torch.testing.assert_close(hard, F.binary_cross_entropy_with_logits(logits, (batch["targets"] > 0.5).float()))
+
+
 # ----------------------------------------------------------------------------- the Trainer
 
 
@@ -249,11 +277,10 @@ def test_trainer_receives_the_options_unchanged(tmp_path):
 
 
 def test_auto_precision(monkeypatch):
-    import training.train as t
 
-    monkeypatch.setattr(t, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr("qaemb_fast.embedder.cpu_supports_bf16", lambda: True)
     assert resolve_precision("auto", "cpu") == "bf16-mixed"
-    monkeypatch.setattr(t, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr("qaemb_fast.embedder.cpu_supports_bf16", lambda: False)
     assert resolve_precision("auto", "cpu") == "32-true"
     assert resolve_precision("16-mixed", "gpu") == "16-mixed"  # explicit values pass through
 
@@ -275,12 +302,6 @@ def test_reproduce_command_parses_back_to_the_same_config():
 # ----------------------------------------------------------------------------- errors
 
 
-@pytest.mark.xfail(
-    raises=IndexError,
-    strict=True,
-    reason="distill.load_labelled_dataset calls datasets.load_from_disk on a 0-shard dataset (IndexError inside "
-    "datasets) before its own emptiness check; remove this marker once it checks provenance num_rows == 0 first",
-)
 def test_empty_dataset_is_a_clear_error(tmp_path, tokenizer):
     data = write_labelled_dataset(tmp_path / "empty", [], [], np.zeros((0, 4)), {"questions": QUESTIONS})
     with pytest.raises(LabelledDatasetError, match="empty"):
@@ -293,6 +314,8 @@ def test_mismatched_questions_are_a_clear_error(tmp_path, tokenizer):
     QuestionSet(("Does the text mention a boat?", *QUESTIONS[1:])).save(other)
     with pytest.raises(LabelledDatasetError, match="requested"):
         train(TrainConfig(data=str(data), out=str(tmp_path / "out"), questions=str(other), **quiet()))
+    with pytest.raises(ValueError, match="val_fraction and test_fraction must be > 0"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "out"), test_fraction=0.0, **quiet()))
     with pytest.raises(ValueError, match="other questions"):
         train(TrainConfig(data=str(data), out=str(tmp_path / "out"), **quiet()),
               model=tiny_student(tokenizer, questions=QUESTIONS[:3]))  # fmt: skip
@@ -310,6 +333,23 @@ def test_fast_dev_run_on_a_tiny_bert_exports_a_loadable_folder(tmp_path, tokeniz
     assert loaded.config.metrics["test"]["n_texts"] == 4  # fast_dev_run: one test batch
     assert loaded.config.teacher["teacher"] == "keyword rules"
     assert (out / "README.md").exists() and not list(out.rglob("*.ckpt"))
+
+
+def test_same_seed_same_weights(tmp_path, tokenizer):
+    from safetensors.torch import load_file
+
+    data = write_keyword_dataset(tmp_path / "data", n_docs=10, per_doc=4)
+    weights, initial = [], []
+    for run in ("a", "b"):
+        __import__("lightning").seed_everything(0)
+        model = tiny_student(tokenizer)
+        initial.append(model.head.weight.detach().clone())
+        config = TrainConfig(data=str(data), out=str(tmp_path / run), fast_dev_run=2, batch_size=4, lr=1e-2, **quiet())
+        weights.append(load_file(str(train(config, model=model) / "model.safetensors")))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    trained = weights[0]["head.weight"].float()
+    assert not torch.allclose(trained, initial[0].to(torch.bfloat16).float())  # the two steps did train the head
 
 
 def test_short_training_learns_keyword_questions_and_exports_them(tmp_path):

@@ -82,7 +82,7 @@ def register(sub) -> None:
         "train",
         help="train a student on a labelled dataset (Lightning) and export it with a model card",
         description="Train a student (encoder + pooling + linear head) on the teacher answers in a labelled "
-        "dataset, split by document into train/val/test; keep the best weights by validation ROC-AUC; export "
+        "dataset, split by document into train/val/test; keep the best weights by the --monitor metric (validation loss by default); export "
         "them to --out with a model card of held-out metrics. Lightning checkpoints and logs go to "
         "<out>/../.lightning/<name>, outside the export folder.",
     )

@@ -73,7 +73,7 @@ def split_by_document(doc_ids, val_fraction=0.1, test_fraction=0.1, seed=0) -> d
 
 
 class TokenizedTexts(Dataset):
-    """Pre-tokenized texts with their teacher answers: item i -> (token ids list, answers (Q,) float32)."""
+    """Pre-tokenized texts with their teacher answers: item i -> (token ids list, answers (Q,) float32, i)."""
 
     def __init__(self, input_ids: list[list[int]], targets: np.ndarray):
         assert len(input_ids) == len(targets)
@@ -84,7 +84,7 @@ class TokenizedTexts(Dataset):
         return len(self.input_ids)
 
     def __getitem__(self, i):
-        return self.input_ids[i], self.targets[i]
+        return self.input_ids[i], self.targets[i], i
 
 
 class LengthBucketBatchSampler(BatchSampler):
@@ -126,15 +126,17 @@ class PadCollator:
         self.pad_token_id, self.padding_side = int(pad_token_id), padding_side
 
     def __call__(self, items) -> dict[str, torch.Tensor]:
-        width = max(len(ids) for ids, _ in items)
+        width = max(len(ids) for ids, _, _ in items)
         input_ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
         attention_mask = torch.zeros((len(items), width), dtype=torch.long)
-        for row, (ids, _) in enumerate(items):
+        for row, (ids, _, _) in enumerate(items):
             span = slice(0, len(ids)) if self.padding_side == "right" else slice(width - len(ids), width)
             input_ids[row, span] = torch.as_tensor(ids, dtype=torch.long)
             attention_mask[row, span] = 1
-        targets = torch.from_numpy(np.stack([t for _, t in items])).float()
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "targets": targets}
+        targets = torch.from_numpy(np.stack([t for _, t, _ in items])).float()
+        # The row index lets evaluation drop the rows DistributedSampler repeats to even out the processes.
+        index = torch.tensor([i for _, _, i in items], dtype=torch.long)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "targets": targets, "index": index}
 
 
 # ----------------------------------------------------------------------------- the DataModule
@@ -156,12 +158,8 @@ class LabelledDataModule(L.LightningDataModule):
             raise ValueError(f"batch_size must be >= 1, not {batch_size}")
         self.data_dir, self.tokenizer, self.questions = Path(data_dir), tokenizer, questions
         self.max_length, self.batch_size, self.bucket_batches = max_length, batch_size, bucket_batches
-        self.val_fraction, self.test_fraction, self.seed, self.num_workers = (
-            val_fraction,
-            test_fraction,
-            seed,
-            num_workers,
-        )
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.seed, self.num_workers = seed, num_workers
         self.splits: dict[str, TokenizedTexts] | None = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -169,7 +167,10 @@ class LabelledDataModule(L.LightningDataModule):
             return
         ds, self.provenance, self.question_set = load_labelled_dataset(self.data_dir, questions=self.questions)
         texts, doc_ids = list(ds[TEXT]), list(ds[DOC_ID])
-        answers = np.asarray(ds.with_format("numpy")[ANSWERS], dtype=np.float32)
+        try:
+            answers = np.asarray(ds.with_format("numpy")[ANSWERS], dtype=np.float32)
+        except ValueError as e:  # ragged rows: some texts have a different number of answers
+            raise LabelledDatasetError(f"{self.data_dir}: answer rows differ in length ({e})") from e
         q = len(self.question_set)
         if answers.ndim != 2 or answers.shape != (len(texts), q):
             raise LabelledDatasetError(

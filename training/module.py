@@ -34,7 +34,8 @@ def question_metrics(preds, targets) -> dict[str, np.ndarray]:
     where the teacher's yes/no (P > 0.5) has a single class in these rows, "pearson" NaN where either side is
     constant.
     """
-    from sklearn.metrics import roc_auc_score
+    # torchmetrics (installed with lightning) rather than sklearn, which training does not otherwise need.
+    from torchmetrics.functional.classification import binary_auroc
 
     preds, targets = np.asarray(preds, dtype=np.float64), np.asarray(targets, dtype=np.float64)
     if preds.shape != targets.shape or preds.ndim != 2:
@@ -43,7 +44,7 @@ def question_metrics(preds, targets) -> dict[str, np.ndarray]:
     auc = np.full(preds.shape[1], np.nan)
     for k in range(preds.shape[1]):
         if 0 < labels[:, k].sum() < len(labels):
-            auc[k] = roc_auc_score(labels[:, k], preds[:, k])
+            auc[k] = binary_auroc(torch.from_numpy(preds[:, k]), torch.from_numpy(labels[:, k]).long()).item()
     pc, tc = preds - preds.mean(0), targets - targets.mean(0)
     denom = np.sqrt((pc**2).sum(0) * (tc**2).sum(0))
     # Constant columns are tested on the raw values: their centred sums are rounding noise, not zero.
@@ -85,7 +86,9 @@ def evaluate_against_baseline(preds, targets, train_mean) -> dict:
 
 
 class CollectPredictions(Metric):
-    """Keeps every (P(yes), target) pair of an epoch; under DDP `compute()` gathers them from all processes."""
+    """Keeps every (row index, P(yes), target) of an epoch. Under DDP `compute()` gathers them from all processes
+    and drops the duplicates DistributedSampler adds to give every process the same number of rows, so held-out
+    metrics are computed on each text exactly once."""
 
     full_state_update = False
 
@@ -93,13 +96,19 @@ class CollectPredictions(Metric):
         super().__init__()
         self.add_state("preds", default=[], dist_reduce_fx="cat")
         self.add_state("targets", default=[], dist_reduce_fx="cat")
+        self.add_state("index", default=[], dist_reduce_fx="cat")
 
-    def update(self, preds: torch.Tensor, targets: torch.Tensor) -> None:
+    def update(self, preds: torch.Tensor, targets: torch.Tensor, index: torch.Tensor) -> None:
         self.preds.append(preds.detach().float())
         self.targets.append(targets.detach().float())
+        self.index.append(index.detach())
 
     def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return dim_zero_cat(self.preds), dim_zero_cat(self.targets)
+        preds, targets, index = dim_zero_cat(self.preds), dim_zero_cat(self.targets), dim_zero_cat(self.index)
+        order = torch.argsort(index, stable=True)
+        keep = torch.ones_like(index, dtype=torch.bool)
+        keep[1:] = index[order][1:] != index[order][:-1]  # first occurrence of each row
+        return preds[order][keep], targets[order][keep]
 
 
 # ----------------------------------------------------------------------------- the LightningModule
@@ -146,7 +155,7 @@ class StudentLightningModule(L.LightningModule):
             self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
         else:
             self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
-            self.collected[stage].update(torch.sigmoid(logits), targets)
+            self.collected[stage].update(torch.sigmoid(logits), targets, batch["index"])
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -163,8 +172,9 @@ class StudentLightningModule(L.LightningModule):
         self.collected[stage].reset()
         results = evaluate_against_baseline(preds.cpu().numpy(), targets.cpu().numpy(), self.train_mean.cpu().numpy())
         for key, value in results["summary"].items():
-            # Already identical on every process (gathered above), so no further sync is needed.
-            self.log(f"{stage}/{key}", float(value), prog_bar=key in ("auc", "mae"))
+            # Identical on every process (gathered above): sync_dist only averages equal values (and tells Lightning
+            # that all processes agree, which ModelCheckpoint/EarlyStopping need under DDP).
+            self.log(f"{stage}/{key}", float(value), prog_bar=key in ("auc", "mae"), sync_dist=True)
         return results
 
     def on_validation_epoch_end(self) -> None:

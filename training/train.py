@@ -70,16 +70,6 @@ class TrainConfig:
 # ----------------------------------------------------------------------------- the Trainer
 
 
-def cpu_supports_bf16() -> bool:
-    """True when this CPU runs bf16 matmuls natively through oneDNN (AVX512-BF16 / AMX; 3.5x faster here)."""
-    import torch
-
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def resolve_precision(precision: str, accelerator: str) -> str:
     """ "auto" -> "bf16-mixed" on hardware with bf16, else "32-true"; any other value is returned unchanged."""
     import torch
@@ -90,6 +80,8 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     if gpu:
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     if accelerator in ("auto", "cpu"):
+        from qaemb_fast.embedder import cpu_supports_bf16
+
         return "bf16-mixed" if cpu_supports_bf16() else "32-true"
     return "32-true"
 
@@ -147,6 +139,11 @@ def train(config: TrainConfig, model=None) -> Path:
     from training.data import LabelledDataModule
     from training.module import StudentLightningModule
 
+    if not (config.val_fraction > 0 and config.test_fraction > 0):
+        raise ValueError(
+            "train() needs held-out documents for validation (picks the checkpoint) and test (the model card's "
+            f"metrics): val_fraction and test_fraction must be > 0, got {config.val_fraction}, {config.test_fraction}"
+        )
     L.seed_everything(config.seed, workers=True)
     out = Path(config.out)
     if out.exists() and any(out.iterdir()) and not (out / "config.json").exists():

@@ -1,0 +1,104 @@
+"""Student vs teacher throughput on the same texts and questions, in one run, plus the student's peak memory.
+
+    python bench/bench_student.py                                   # shipped default student vs its teacher
+    python bench/bench_student.py --student checkpoints/NAME --teacher-texts 8
+
+Both answer ALL of the student's questions for the same texts (the first N of the default corpus). The teacher is
+timed on `--teacher-texts` texts (it is slow); the student on the same texts, repeated until `--min-seconds` have
+passed, so both rates are texts/s on identical inputs. Peak memory is measured in a fresh child process that
+loads only the student and encodes `--memory-texts` texts (peak RSS, and the increase during `encode`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MEMORY_PROBE = r"""
+import json, resource, sys
+from qaemb_fast import QAEmbedder
+from distill.corpus import load_corpus_spec
+texts = [it.text for it in load_corpus_spec("builtin:default")][: int(sys.argv[2])]
+emb = QAEmbedder.from_pretrained(sys.argv[1] or None)
+emb.encode(texts[:32])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+emb.encode(texts, batch_size=32)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"peak_rss_mb": after / 1024, "encode_increase_mb": (after - before) / 1024}))
+"""
+
+
+def main(argv=None):
+    import numpy as np
+    import torch
+
+    from distill.corpus import load_corpus_spec
+    from distill.teacher import Teacher
+    from qaemb_fast import QAEmbedder
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--student", default=None, help="student checkpoint folder (default: the shipped default)")
+    p.add_argument("--teacher", default=None, help="teacher (default: the one named in the student's provenance)")
+    p.add_argument("--teacher-texts", type=int, default=8, help="texts the teacher answers (all questions)")
+    p.add_argument("--min-seconds", type=float, default=10.0, help="time the student at least this long")
+    p.add_argument("--memory-texts", type=int, default=1000, help="texts for the memory probe")
+    p.add_argument("--out", default="bench/results/student.json")
+    args = p.parse_args(argv)
+
+    student = QAEmbedder.from_pretrained(args.student)
+    teacher_name = args.teacher or student.model.config.teacher.get("teacher") or "qwen2.5-coder-1.5b-instruct"
+    texts = [it.text for it in load_corpus_spec("builtin:default")][: args.teacher_texts]
+
+    student.encode(texts)  # warm-up
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < args.min_seconds:
+        student.encode(texts, batch_size=32)
+        runs += 1
+    student_tps = runs * len(texts) / (time.perf_counter() - start)
+
+    teacher = Teacher.from_pretrained(teacher_name, questions=student.questions)
+    teacher.encode(texts[:1], questions=[0])  # warm-up
+    start = time.perf_counter()
+    teacher_answers = teacher.encode(texts)
+    teacher_tps = len(texts) / (time.perf_counter() - start)
+    student_answers = student.encode(texts)
+
+    probe = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, args.student or "", str(args.memory_texts)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    memory = json.loads(probe.stdout.strip().splitlines()[-1])
+
+    result = {
+        "student": str(args.student or "default"),
+        "teacher": teacher_name,
+        "questions": len(student.questions),
+        "texts": len(texts),
+        "torch_threads": torch.get_num_threads(),
+        "student_texts_per_s": student_tps,
+        "teacher_texts_per_s": teacher_tps,
+        "teacher_pairs_per_s": teacher_tps * len(student.questions),
+        "speedup": student_tps / teacher_tps,
+        "mean_abs_diff_on_these_texts": float(np.abs(student_answers - teacher_answers).mean()),
+        **memory,
+    }
+    print(f"\n{len(texts)} texts x {len(student.questions)} questions, {torch.get_num_threads()} threads")
+    print("\n| model | texts/s | relative |\n|---|---:|---:|")
+    print(f"| teacher {teacher_name} | {teacher_tps:.3f} | 1x |")
+    print(f"| student {result['student']} | {student_tps:.1f} | {result['speedup']:.0f}x |")
+    print(
+        f"\nstudent peak RSS {memory['peak_rss_mb']:.0f} MB; increase during encode of {args.memory_texts} texts: "
+        f"{memory['encode_increase_mb']:.0f} MB"
+    )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
