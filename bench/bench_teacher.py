@@ -8,8 +8,8 @@ method, not the set-up.
     python bench/bench_teacher.py                      # default teacher, 6 texts x 24 questions
     python bench/bench_teacher.py --teacher smollm2-135m-instruct --texts 4 --questions 8
 
-Rows: reference (paper prompt), ours with the same paper prompt, ours with the default prompt (instruction in
-the cached prefix). Agreement: our P(yes) against the reference's binary answers (ROC-AUC, and accuracy of
+Rows: reference (the paper's prompt, as imodelsX sends it), ours with that same prompt (the method alone), ours with
+the default prompt (instruction and the paper's few-shot turns in the cached prefix). Agreement: our P(yes) against the reference's binary answers (ROC-AUC, and accuracy of
 P > 0.5), on the same pairs.
 """
 
@@ -70,13 +70,13 @@ def main(argv=None):
     questions = full.subset(list(range(0, len(full), step))[: args.questions])
     n_pairs = len(texts) * len(questions)
 
-    paper = Teacher.from_pretrained(args.teacher, questions=questions, prompt=PromptConfig("paper"), dtype=args.dtype)
-    default = Teacher(paper.model, paper.tokenizer, questions=questions, prompt=PromptConfig("default"))
+    paper = Teacher.from_pretrained(args.teacher, questions=questions, prompt=PromptConfig("paper", few_shot="none"), dtype=args.dtype)
+    default = Teacher(paper.model, paper.tokenizer, questions=questions, prompt=PromptConfig())
     paper.encode(texts[:1], questions=[0])  # warm-up (first-call allocations)
 
     ref, t_ref = timed(lambda: reference_answers(paper, texts, list(questions)))
-    ours_paper, t_paper = timed(lambda: paper.encode(texts, batch_size=64))
-    ours_default, t_default = timed(lambda: default.encode(texts, batch_size=64))
+    ours_paper, t_paper = timed(lambda: paper.encode(texts, batch_size=16))
+    ours_default, t_default = timed(lambda: default.encode(texts, batch_size=16))
 
     def agreement(p_yes):
         y = ref.ravel()
@@ -86,7 +86,7 @@ def main(argv=None):
     rows = [
         ("reference: full prompt per pair, generate(max_new_tokens=1), paper prompt", t_ref, None),
         ("ours: prefix KV reuse + last-position head, paper prompt", t_paper, agreement(ours_paper)),
-        ("ours: prefix KV reuse + last-position head, default prompt", t_default, agreement(ours_default)),
+        ("ours: same, default prompt (+ few-shot turns)", t_default, agreement(ours_default)),
     ]
     result = {
         "teacher": args.teacher,

@@ -59,7 +59,7 @@ def register(sub) -> None:
         "--chunk-size", type=int, default=16, help="texts per resumable chunk file (default: %(default)s)"
     )
     label.add_argument(
-        "--batch-size", type=int, default=32, help="questions per forward pass; larger pads more (default: %(default)s)"
+        "--batch-size", type=int, default=16, help="questions per forward pass; larger pads more (default: %(default)s)"
     )
     label.add_argument("--max-chunks", type=int, default=None, help="stop after this many new chunks")
     label.add_argument(

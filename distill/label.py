@@ -61,7 +61,7 @@ class LabelConfig:
     num_shards: int = 1
     shard_index: int = 0
     chunk_size: int = 16  # unique texts per chunk file: the most work a kill can lose
-    batch_size: int = 32  # question suffixes per forward pass (sorted by length; bigger batches pad more)
+    batch_size: int = 16  # question suffixes per forward pass (sorted by length; bigger batches pad more)
     max_chunks: int | None = None  # stop after this many new chunks (for time-boxed runs)
     merge: bool = True  # write OUT/dataset when every chunk is done
     progress: bool = True

@@ -40,8 +40,9 @@ USER_PROMPT = """Here are some example texts:
 
 Write {m} new, diverse yes/no questions that describe the meaning of texts like these: what they mention, describe \
 or express (topics, things, actions, feelings, places, style). Each question must start with "Does the input", be \
-answerable with yes or no for any text, and end with "?". Ask about one thing per question. Do not repeat these \
-existing questions:
+answerable with yes or no for any text, and end with "?". Ask about one thing per question. Keep the questions \
+general: ask about kinds of content that many texts could have, never about a name, product or person that only \
+appears in these examples. Do not repeat these existing questions:
 {existing}
 
 Return only a numbered list of questions and nothing else."""
@@ -93,6 +94,7 @@ def clean_question(q: str) -> str:
     q = re.sub(r"\s+", " ", q).strip().strip(_QUOTES).strip()
     q = re.sub(r"\s+\?$", "?", q)
     q = _SUBJECT.sub("the input", q)
+    q = re.sub(r"(\bthe input\b.*?) (?:in|from) the input\?$", r"\1?", q)  # "Does the input mention X in the input?"
     return q[:1].upper() + q[1:]
 
 
@@ -241,12 +243,12 @@ def generate_questions(
     bar = tqdm(total=config.n, desc="questions", unit="q", disable=not progress)
     device = next(model.parameters()).device
     r = 0
-    for r in range(rounds):  # noqa: B007  (r is reported below)
+    for r in range(rounds):
         shown = rng.choice(len(texts), size=min(config.examples_per_prompt, len(texts)), replace=False)
         pool = existing + filt.kept
         style = [pool[i] for i in rng.choice(len(pool), size=min(config.existing_per_prompt, len(pool)), replace=False)]
-        messages = build_messages([_shorten(texts[i], config.max_words_per_example) for i in shown], style,
-                                  config.proposals_per_prompt)  # fmt: skip
+        examples = [_shorten(texts[i], config.max_words_per_example) for i in shown]
+        messages = build_messages(examples, style, config.proposals_per_prompt)
         if getattr(tokenizer, "chat_template", None):
             prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         else:  # a base model: plain text, ending where the list should start
@@ -271,10 +273,14 @@ def generate_questions(
     bar.close()
     if not filt.kept:
         reasons = sorted({why.split(" (")[0].split(" '")[0] for _, why in filt.dropped})
+        what = (
+            f"{len(filt.dropped)} proposals parsed, all dropped: {'; '.join(reasons)}"
+            if filt.dropped
+            else "its output contained nothing that reads as a question"
+        )
         raise QuestionGenerationError(
-            f"the teacher proposed no valid new question in {r + 1} rounds ({len(filt.dropped)} proposals parsed, "
-            f"all dropped: {reasons or 'nothing parsable'}). Try a stronger teacher, other example texts, or more "
-            "--max-rounds."
+            f"the teacher proposed no valid new question in {r + 1} rounds ({what}). Try a stronger teacher, other "
+            "example texts, or more --max-rounds."
         )
     if len(filt.kept) < config.n:
         print(

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qaemb_fast.questions import QuestionSet, as_question_set
+
 FOOD_PACKAGE, FOOD_DATA = "r-cran-modeldata", "usr/lib/R/site-library/modeldata/data"
 FORTUNES_PACKAGE, FORTUNES_DIR = "fortunes", "usr/share/games/fortunes"
 FORTUNE_CATEGORIES = ("computers", "food", "love", "politics", "science", "sports")
@@ -84,7 +86,7 @@ class ClassifyTask:
 def package_root(package: str, marker: str, cache_dir=None) -> Path:
     """The root under which `marker` exists: '/' if the package is installed, else the corpus cache, where the
     .deb is downloaded (`apt-get download`) and unpacked (`dpkg-deb -x`) on first use."""
-    from distill.corpus import _apt_download, default_cache_dir
+    from distill.corpus import CorpusError, _apt_download, default_cache_dir
 
     cache = Path(cache_dir or default_cache_dir())
     for root in (Path("/"), cache / "root"):
@@ -94,7 +96,10 @@ def package_root(package: str, marker: str, cache_dir=None) -> Path:
         raise TaskDataError(f"{marker} not found; install the Debian package {package} or unpack it into {cache}/root")
     debs = cache / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    _apt_download([package], debs, quiet=True)
+    try:
+        _apt_download([package], debs, quiet=True)
+    except CorpusError as e:  # offline, or apt does not know the package
+        raise TaskDataError(f"{marker} not found and fetching {package} failed: {e}") from e
     found = sorted(debs.glob(f"{package}_*.deb"))
     if not found:
         raise TaskDataError(f"apt-get download {package} produced no .deb in {debs}")
@@ -174,17 +179,26 @@ def load_task(name: str, max_texts: int | None = None, seed: int = 0, cache_dir=
     )
 
 
-def export_task_texts(task: ClassifyTask, path, seed: int = 0) -> int:
-    """Write the task's texts as corpus JSONL ({text, doc_id}) for `qaemb-fast label`, in seeded random order:
-    any prefix of a partial labelling run then covers train and test alike. Returns the number of lines."""
-    rows = [(t, f"{task.name}/train/{i}") for i, t in enumerate(task.train_texts)]
-    rows += [(t, f"{task.name}/test/{i}") for i, t in enumerate(task.test_texts)]
+def export_task_texts(task: ClassifyTask, path, seed: int = 0, split: str = "all") -> int:
+    """Write the task's texts as corpus JSONL ({text, doc_id, split, label}) for `qaemb-fast label` (which reads
+    text and doc_id) and `qaemb-fast questions select --targets` (which reads label), in seeded random order: any
+    prefix of a partial labelling run then covers train and test alike. split: all | train | test.
+    Returns the number of lines."""
+    if split not in ("all", "train", "test"):
+        raise ValueError(f"split must be all, train or test, not {split!r}")
+    rows = []
+    for name, texts, ys in (("train", task.train_texts, task.train_y), ("test", task.test_texts, task.test_y)):
+        if split in ("all", name):
+            rows += [
+                (t, f"{task.name}/{name}/{i}", name, task.class_names[y]) for i, (t, y) in enumerate(zip(texts, ys))
+            ]
     order = np.random.default_rng(seed).permutation(len(rows))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         for k in order:
-            f.write(json.dumps({"text": rows[k][0], "doc_id": rows[k][1]}, ensure_ascii=False) + "\n")
+            text, doc, part, label = rows[k]
+            f.write(json.dumps({"text": text, "doc_id": doc, "split": part, "label": label}, ensure_ascii=False) + "\n")
     return len(rows)
 
 
@@ -202,12 +216,15 @@ def fit_logistic(X_train, y_train, seed: int = 0, scale: bool = True):
     Returns a fitted sklearn Pipeline; pipeline[-1] is the LogisticRegression (coef_ in standardised units).
     Each fold walks the C grid from strong to weak regularisation with warm starts, like LogisticRegressionCV,
     which makes the search several times faster than independent fits (sparse counts converge slowly).
+    BLAS runs single-threaded here: these matrices are small, and a multi-threaded BLAS sharing a busy CPU was
+    measured 20x slower.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     def model(C):
         clf = LogisticRegression(C=C, max_iter=2000, warm_start=True)
@@ -218,12 +235,13 @@ def fit_logistic(X_train, y_train, seed: int = 0, scale: bool = True):
     if folds < 2:
         raise ValueError("every class needs at least 2 training texts for cross-validation")
     loss = np.zeros(len(CS))
-    for tr, va in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y_train)), y_train):
-        m = model(CS[0])
-        for i, C in enumerate(CS):
-            m.set_params(logisticregression__C=C).fit(X_train[tr], y_train[tr])
-            loss[i] += log_loss(y_train[va], m.predict_proba(X_train[va]), labels=np.unique(y_train))
-    return model(CS[int(np.argmin(loss))]).fit(X_train, y_train)
+    with threadpool_limits(1):
+        for tr, va in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y_train)), y_train):
+            m = model(CS[0])
+            for i, C in enumerate(CS):
+                m.set_params(logisticregression__C=C).fit(X_train[tr], y_train[tr])
+                loss[i] += log_loss(y_train[va], m.predict_proba(X_train[va]), labels=np.unique(y_train))
+        return model(CS[int(np.argmin(loss))]).fit(X_train, y_train)
 
 
 def scores(y, proba, n_classes: int, seed: int = 0, n_boot: int = 200) -> dict:
@@ -281,6 +299,7 @@ class ClassifyConfig:
     task: str = "food"
     student: str | None = None  # checkpoint folder; None: the shipped default student (skipped if absent)
     teacher_labels: str | None = None  # labelled-dataset folder for the task's texts; None: row skipped
+    questions: str | None = None  # question-set file: QA models use only these questions (e.g. a selected set)
     models: tuple[str, ...] = MODELS
     max_texts: int | None = None
     seed: int = 0
@@ -346,6 +365,7 @@ def run_classify(config: ClassifyConfig, task: ClassifyTask | None = None, progr
         except FileNotFoundError as e:
             skipped["student"] = f"no student checkpoint ({e})"
 
+    subset = None if config.questions is None else as_question_set(config.questions)
     n_classes = len(task.class_names)
     for name in tqdm([m for m in config.models if m not in skipped], desc=f"eval {task.name}", disable=not progress):
         questions, label = None, MODEL_NAMES[name]
@@ -357,11 +377,19 @@ def run_classify(config: ClassifyConfig, task: ClassifyTask | None = None, progr
             scale = True
             if name == "student":
                 emb, ckpt = student
-                Xtr, Xte = (emb.encode(t, batch_size=config.batch_size) for t in (task.train_texts, task.test_texts))
-                questions, label = emb.questions, f"QA student ({ckpt}, {len(emb.questions)} q)"
+                questions = emb.questions if subset is None else list(subset.questions)
+                Xtr, Xte = (
+                    emb.encode(t, batch_size=config.batch_size, questions=questions)
+                    for t in (task.train_texts, task.test_texts)
+                )
+                label = f"QA student ({ckpt}, {len(questions)} q)"
             elif name == "teacher":
                 table, questions, t_name = teacher
-                Xtr, Xte = (np.stack([table[t] for t in texts]) for texts in (task.train_texts, task.test_texts))
+                cols = list(range(len(questions)))
+                if subset is not None:
+                    cols = QuestionSet(tuple(questions)).indices(list(subset.questions))
+                    questions = list(subset.questions)
+                Xtr, Xte = (np.stack([table[t][cols] for t in texts]) for texts in (task.train_texts, task.test_texts))
                 label = f"QA teacher ({t_name}, {len(questions)} q)"
             elif name in ("bow", "tfidf"):
                 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
@@ -413,13 +441,13 @@ def to_markdown(results: dict) -> str:
         "|---|---|---|---|---|",
     ]
     for row in sorted(r["results"], key=lambda x: -x["auc"]):
-        acc, auc = row["accuracy"], row["auc"]
+        if "C" not in row:  # the majority baseline: nothing fitted, no interval worth printing
+            lines.append(f"| {row['name']} | {row['accuracy']:.3f} | {row['auc']:.3f} | – | – |")
+            continue
+        (a0, a1), (u0, u1) = row["accuracy_ci95"], row["auc_ci95"]
         lines.append(
-            f"| {row['name']} | {acc:.3f} [{row['accuracy_ci95'][0]:.3f}, {row['accuracy_ci95'][1]:.3f}] "
-            f"| {auc:.3f} [{row['auc_ci95'][0]:.3f}, {row['auc_ci95'][1]:.3f}] "
-            f"| {row.get('n_features', '–')} | {row['C']:.3g} |"
-            if "C" in row
-            else f"| {row['name']} | {acc:.3f} | {auc:.3f} | – | – |"
+            f"| {row['name']} | {row['accuracy']:.3f} [{a0:.3f}, {a1:.3f}] | {row['auc']:.3f} [{u0:.3f}, {u1:.3f}] "
+            f"| {row['n_features']} | {row['C']:.3g} |"
         )
     lines.append("")
     lines.append("Brackets: bootstrap 95 % intervals over test texts. AUC: macro one-vs-rest for several classes.")

@@ -5,7 +5,9 @@ The loop a user follows to make a question set for their own domain:
     qaemb-fast questions generate --examples texts.jsonl --n 50 --out candidates.json --include-existing
     qaemb-fast label --questions candidates.json --corpus texts.jsonl --out labels/cand
     qaemb-fast questions select --features labels/cand --targets labels.csv --k 29 --out selected.json
-    qaemb-fast train ... --questions selected.json          (or keep the full student: encode(questions=...))
+    qaemb-fast questions subset-labels --data labels/cand --questions selected.json --out labels/selected
+    qaemb-fast train --data labels/selected --out checkpoints/selected
+    (or keep a student trained on the full set: QAEmbedder.encode(texts, questions=selected.questions))
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def register(sub) -> None:
     s.add_argument(
         "--targets",
         required=True,
-        help="Y.npy (n,) or (n, T), or a .csv with one row per text (a 'text' column aligns rows by text)",
+        help="Y.npy (n,) or (n, T), or a .csv/.jsonl with one row per text (a 'text' column aligns rows by text)",
     )
     s.add_argument("--k", type=int, default=29, help="questions to keep (default: %(default)s, as in the paper)")
     s.add_argument("--out", required=True, help="output question-set JSON file")
@@ -131,7 +133,7 @@ def register(sub) -> None:
         "--target-column",
         action="append",
         default=None,
-        help="csv column(s) to predict (repeatable; default: 'label' if present, else every column but text/doc_id)",
+        help="column(s) to predict (repeatable; default: 'label' if present, else all but text/doc_id/split)",
     )
     s.add_argument(
         "--target-type",
@@ -143,6 +145,15 @@ def register(sub) -> None:
     s.add_argument("--name", default=None, help="name of the selected set (default: <source>-selected<K>)")
     s.add_argument("--report", default=None, help="also write the path, alpha and weights as JSON here")
     s.set_defaults(func=_select)
+
+    b = qs.add_parser(
+        "subset-labels",
+        help="copy a labelled dataset keeping only some questions' answers (to train a student on a selected set)",
+    )
+    b.add_argument("--data", required=True, help="labelled-dataset folder (`qaemb-fast label` output)")
+    b.add_argument("--questions", required=True, help="question-set file to keep (e.g. from `questions select`)")
+    b.add_argument("--out", required=True, help="output labelled-dataset folder")
+    b.set_defaults(func=_subset_labels)
 
     e = sub.add_parser("eval", help="evaluate embeddings on the paper's simple NLP tasks")
     e.set_defaults(_parser=e)
@@ -166,6 +177,11 @@ def register(sub) -> None:
         default=None,
         help="which rows: student teacher bow tfidf minilm majority (default: all)",
     )
+    c.add_argument(
+        "--questions",
+        default=None,
+        help="QA models use only these questions (a question-set file, e.g. from `questions select`; default: all)",
+    )
     c.add_argument("--out", required=True, help="results JSON file; the markdown table goes next to it (.md)")
     c.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32", help="student precision")
     c.add_argument("--top", type=int, default=10, help="most predictive questions listed per QA model (default 10)")
@@ -176,7 +192,8 @@ def register(sub) -> None:
         help="write a task's texts as corpus JSONL, to label them with the teacher (`qaemb-fast label --corpus`)",
     )
     _task_args(x)
-    x.add_argument("--out", required=True, help="output .jsonl file ({text, doc_id} per line)")
+    x.add_argument("--split", choices=("all", "train", "test"), default="all", help="which texts (default: all)")
+    x.add_argument("--out", required=True, help="output .jsonl file ({text, doc_id, split, label} per line)")
     x.set_defaults(func=_export)
 
 
@@ -262,19 +279,21 @@ def load_features(path, questions=None):
 
 
 def load_targets(path, columns=None, texts=None):
-    """(values (n,) or (n, T), column names) from .npy or .csv; a csv 'text' column is aligned to `texts`."""
+    """(values (n,) or (n, T), column names) from .npy, .csv or .jsonl; a 'text' column is aligned to `texts`."""
     import numpy as np
 
     path = Path(path)
     if path.suffix == ".npy":
         return np.load(path, allow_pickle=False), None
-    if path.suffix != ".csv":
-        raise ValueError(f"--targets must be .npy or .csv, not {path}")
+    if path.suffix not in (".csv", ".jsonl"):
+        raise ValueError(f"--targets must be .npy, .csv or .jsonl, not {path}")
     import pandas as pd
 
-    df = pd.read_csv(path)
+    df = pd.read_csv(path) if path.suffix == ".csv" else pd.read_json(path, lines=True, dtype=False)
     if columns is None:
-        columns = ["label"] if "label" in df.columns else [c for c in df.columns if c not in ("text", "doc_id")]
+        columns = (
+            ["label"] if "label" in df.columns else [c for c in df.columns if c not in ("text", "doc_id", "split")]
+        )
     missing = [c for c in columns if c not in df.columns]
     if missing or not columns:
         raise ValueError(f"{path}: target columns {missing or columns} not found; columns are {list(df.columns)}")
@@ -329,6 +348,28 @@ def _select(args) -> int:
     return 0
 
 
+def subset_labels(data, questions, out):
+    """Write a labelled dataset with only `questions`' answer columns (same rows); returns the output folder.
+    No teacher call: the answers are the ones already labelled, so the subset costs seconds."""
+    import numpy as np
+
+    from distill.labelled_dataset import load_labelled_dataset, write_labelled_dataset
+    from qaemb_fast.questions import as_question_set
+
+    ds, prov, qs = load_labelled_dataset(data)
+    keep = as_question_set(questions)
+    idx = qs.indices(list(keep.questions))  # unknown questions raise with the closest known ones
+    answers = np.asarray(ds["answers"], dtype=np.float32)[:, idx]
+    prov = dict(prov, questions=list(keep.questions), question_set_name=keep.name, subset_of=qs.hash)
+    return write_labelled_dataset(out, ds["text"], ds["doc_id"], answers, prov)
+
+
+def _subset_labels(args) -> int:
+    out = subset_labels(args.data, args.questions, args.out)
+    print(f"wrote {out}: the answers to the questions of {args.questions}, for every text of {args.data}")
+    return 0
+
+
 def _classify(args) -> int:
     from qaemb_fast.classify_eval import MODELS, ClassifyConfig, run_classify, to_markdown
 
@@ -336,6 +377,7 @@ def _classify(args) -> int:
         task=args.task,
         student=args.student,
         teacher_labels=args.teacher_labels,
+        questions=args.questions,
         models=tuple(args.models or MODELS),
         max_texts=args.max_texts,
         seed=args.seed,
@@ -357,8 +399,9 @@ def _export(args) -> int:
     from qaemb_fast.classify_eval import export_task_texts, load_task
 
     task = load_task(args.task, args.max_texts, args.seed)
-    n = export_task_texts(task, args.out, seed=args.seed)
+    n = export_task_texts(task, args.out, seed=args.seed, split=args.split)
+    same = f"--task {args.task}" + (f" --max-texts {args.max_texts}" if args.max_texts else "") + f" --seed {args.seed}"
     print(f"wrote {n} texts of task {args.task!r} to {args.out}; label them with:")
     print(f"  qaemb-fast label --corpus {args.out} --out labels/{args.task} [--questions SET]")
-    print(f"then: qaemb-fast eval classify --task {args.task} --teacher-labels labels/{args.task} ...")
+    print(f"then: qaemb-fast eval classify {same} --teacher-labels labels/{args.task} --out results.json")
     return 0

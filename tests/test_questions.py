@@ -120,6 +120,7 @@ def test_parse_questions_on_fake_llm_output():
     assert "or not" in reasons["Does the input mention an animal or not?"]
     for q in kept.kept:
         QuestionSet([q])  # every kept question is valid in the one format
+    assert clean_question("does the passage mention a dog in the text ?") == "Does the input mention a dog?"
 
 
 @pytest.mark.parametrize(
@@ -192,6 +193,8 @@ def test_generate_loop_with_scripted_lm():
     assert result.rounds == 2 and len(lm.prompts) == 2
     shown = [sum(t in p for t in texts) for p in lm.prompts]
     assert shown == [2, 2] and "<|im_start|>assistant" in lm.prompts[0]  # chat template, 2 example texts each
+    fresh = generate_questions(ScriptedLM(tok, answers), tok, texts, cfg, existing=None, progress=False)
+    assert fresh.questions[1:] == ["Does the input mention an animal?", "Does the input mention money?"]
     again = ScriptedLM(tok, answers)
     generate_questions(again, tok, texts, cfg, existing="default", progress=False)
     assert again.prompts == lm.prompts  # seeded: the same examples are shown
@@ -313,6 +316,16 @@ def test_select_cli_and_student_answers_subset(tmp_path, tiny_student, capsys):
                "--k", "2", "--out", str(tmp_path / "s2.json")])  # fmt: skip
     assert rc == 0 and QuestionSet.load(tmp_path / "s2.json").hash == selected.hash
 
+    # the selected columns as their own labelled dataset: what `qaemb-fast train --data` needs for a small student
+    from distill.labelled_dataset import load_labelled_dataset
+
+    rc = main(["questions", "subset-labels", "--data", str(tmp_path / "labels"), "--questions", str(out),
+               "--out", str(tmp_path / "sub")])  # fmt: skip
+    ds, prov, sub_qs = load_labelled_dataset(tmp_path / "sub", questions=selected)
+    assert rc == 0 and ds["text"] == texts and prov["subset_of"] == QuestionSet(tuple(questions)).hash
+    cols = [questions.index(q) for q in selected.questions]
+    np.testing.assert_array_equal(np.asarray(ds["answers"], dtype=np.float32), X[:, cols])
+
     emb = QAEmbedder.from_pretrained(tiny_student, precision="fp32")
     docs = ["I ate a sandwich.", "A dog barked at the mailman.", "It rained."]
     full, sub = emb.encode(docs), emb.encode(docs, questions=selected.questions)
@@ -352,6 +365,10 @@ def test_tasks_are_real_split_and_seeded(tmp_path):
     items = read_corpus(tmp_path / "food.jsonl")
     assert n == len(items) == 100 and {it.text for it in items} == set(small.train_texts + small.test_texts)
     assert {it.doc_id.split("/")[1] for it in items[:20]} == {"train", "test"}  # shuffled: a prefix has both
+    rows = [json.loads(line) for line in (tmp_path / "food.jsonl").read_text().splitlines()]
+    by_text = dict(zip(small.train_texts, small.train_y))
+    assert all(r["label"] == small.class_names[by_text[r["text"]]] for r in rows if r["split"] == "train")
+    assert export_task_texts(small, tmp_path / "train.jsonl", split="train") == 80
 
 
 def test_eval_classify_reproducible_on_real_sample(tmp_path):
@@ -392,6 +409,13 @@ def test_eval_classify_reproducible_on_real_sample(tmp_path):
     md = to_markdown(first)
     assert "| QA student (student, 20 q)" in md and "Most predictive questions" in md and "restricted" in md
 
+    # only a selected subset of the questions (e.g. from `questions select`), for student and teacher alike
+    QuestionSet(tuple(qs[:3])).save(tmp_path / "three.json")
+    config.questions = str(tmp_path / "three.json")
+    few = {r["model"]: r for r in run_classify(config, progress=False)["results"]}
+    assert few["student"]["n_features"] == few["teacher"]["n_features"] == 3
+    assert {t["question"] for t in few["teacher"]["top_questions"]} == set(qs[:3])
+
     # no teacher labels: the row is skipped and the report says why
     no_teacher = run_classify(
         ClassifyConfig(task="food", max_texts=100, models=("teacher", "majority")), progress=False
@@ -402,11 +426,11 @@ def test_eval_classify_reproducible_on_real_sample(tmp_path):
 def test_eval_classify_cli_fortunes(tmp_path, capsys):
     _task_or_skip("fortunes")
     out = tmp_path / "fortunes.json"
-    rc = main(["eval", "classify", "--task", "fortunes", "--max-texts", "600", "--models", "bow", "minilm",
+    rc = main(["eval", "classify", "--task", "fortunes", "--max-texts", "360", "--models", "bow", "minilm",
                "majority", "--out", str(out)])  # fmt: skip
     assert rc == 0
     res = json.loads(out.read_text())
-    assert res["classes"][0] == "computers" and len(res["classes"]) == 6 and res["n_test"] == 180
+    assert res["classes"][0] == "computers" and len(res["classes"]) == 6 and res["n_test"] == 108
     rows = {r["model"]: r for r in res["results"]}
     assert list(rows) == ["bow", "minilm", "majority"] and rows["majority"]["auc"] == 0.5
     for name in ("bow", "minilm"):  # six topics from words or a sentence embedding: clearly above chance (0.5)

@@ -98,16 +98,10 @@ def register(sub):
 
 
 def load_student(path):
-    """The student encoder at `path`. The embedder's loader lives in qaemb_fast (issue 4); wire it here."""
-    import qaemb_fast
+    """The student at `path` ("default" = the shipped default) as a feature source."""
+    from qaemb_fast.embedder import QAEmbedder
 
-    loader = getattr(qaemb_fast, "from_pretrained", None)
-    if loader is None:
-        raise SystemExit(
-            "error: the student embedder is not available in this install yet (qaemb_fast.from_pretrained); "
-            "use --answers/--teacher-answers for now"
-        )
-    return loader(path)
+    return QAEmbedder.from_pretrained(None if path in (None, "default") else path)
 
 
 def _feature_source(args):
