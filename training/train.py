@@ -237,6 +237,18 @@ def _fmt(x, digits=3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+def label_commands(teacher: dict, data: str) -> list[str]:
+    """The `qaemb-fast label` command(s) that produced the training data, rebuilt from its provenance."""
+    if not teacher.get("teacher") or not teacher.get("corpus"):
+        return []
+    questions = "default" if teacher.get("question_set_name") == "qaemb-fast-default" else "QUESTIONS.json"
+    label = f"qaemb-fast label --teacher {teacher['teacher']} --questions {questions} --corpus {teacher['corpus']}"
+    if teacher.get("partial"):
+        # A preliminary model: trained on the chunks labelled so far, exported from the (unfinished) job's folder.
+        return [f"{label} --out {teacher.get('labels_folder', 'LABELS')} --export-partial {data}"]
+    return [f"{label} --out {data}"]
+
+
 def model_card(student_config, config: TrainConfig) -> str:
     """The export folder's README.md, written from the measured metrics in `student_config.metrics`."""
     from training.cli import to_command
@@ -329,6 +341,7 @@ def model_card(student_config, config: TrainConfig) -> str:
         "## Reproduce",
         "",
         "```bash",
+        *label_commands(teacher, config.data),
         to_command(config),
         "```",
         "",
