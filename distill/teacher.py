@@ -197,8 +197,13 @@ class Teacher:
         show_progress_bar: bool | None = None,
         output: str = "prob",
         questions=None,
+        convert_to_numpy: bool = True,
+        device=None,
     ) -> np.ndarray:
         """Answer every question for every text. Returns (n_texts, n_questions) float32 (1-D for one string).
+
+        The same signature as the student's `QAEmbedder.encode`, so either can feed voxel features, evals and
+        benchmarks. convert_to_numpy=False returns a torch tensor; device moves the model first.
 
         batch_size: question suffixes run together against one cached text prefix.
         output: "prob" for P(yes)/(P(yes)+P(no)), "binary" for (P > 0.5) as 0/1.
@@ -208,6 +213,9 @@ class Teacher:
 
         single = isinstance(texts, str)
         texts = check_texts([texts] if single else texts)
+        if device is not None:
+            self.model.to(device)
+            self._head_cache = None  # recomputed on the new device
         if output not in ("prob", "binary"):
             raise ValueError(f"output must be 'prob' or 'binary', not {output!r}")
         idx = list(range(len(self.question_set))) if questions is None else self.question_set.indices(questions)
@@ -222,7 +230,8 @@ class Teacher:
         bar.close()
         if output == "binary":
             out = (out > 0.5).astype(np.float32)
-        return out[0] if single else out
+        out = out[0] if single else out
+        return out if convert_to_numpy else torch.from_numpy(out)
 
     @torch.inference_mode()
     def answer_text(self, text: str, questions, batch_size: int = 32) -> np.ndarray:

@@ -119,3 +119,13 @@ def test_real_packaged_teacher_fast_path_equals_full_prompts():
         for q in teacher.questions[:30]:
             whole = teacher.tokenizer.encode(teacher.full_prompt(text, q), add_special_tokens=False)
             assert whole == teacher.prefix_ids(text) + teacher.suffix_ids(q)
+
+
+def test_teacher_and_student_share_the_encode_signature():
+    import inspect
+
+    from qaemb_fast.embedder import QAEmbedder
+
+    teacher_params = list(inspect.signature(Teacher.encode).parameters)
+    student_params = list(inspect.signature(QAEmbedder.encode).parameters)
+    assert teacher_params == student_params
