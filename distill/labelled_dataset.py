@@ -15,6 +15,7 @@ Rows keep the corpus order; duplicate texts appear once per occurrence with the 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ def write_labelled_dataset(out_dir, texts, doc_ids, answers, provenance: dict) -
         {TEXT: list(texts), DOC_ID: [str(d) for d in doc_ids], ANSWERS: answers.tolist()}, features=features
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / (DATASET_DIR + ".tmp")
+    tmp = out_dir / f"{DATASET_DIR}.tmp{os.getpid()}"  # per process: shards finishing together may both merge
     if tmp.exists():
         import shutil
 

@@ -275,10 +275,20 @@ def model_card(student_config, config: TrainConfig) -> str:
         f"head, distilled to answer {len(questions)} yes/no questions in one forward pass. Output k is the "
         "student's P(yes) for question k, trained to match the teacher LLM's P(yes).",
         "",
+        *(
+            [
+                f"**Preliminary model:** trained on the {teacher.get('num_rows')} texts labelled so far "
+                f"({teacher.get('chunks_done')} of {teacher.get('chunks_total')} chunks of the labelling job, "
+                f"{teacher.get('num_texts')} texts in all); retrain when the job has finished.",
+                "",
+            ]
+            if teacher.get("partial")
+            else []
+        ),
         "```python",
-        "from qaemb_fast.student import StudentModel",
-        f'model = StudentModel.from_pretrained("{config.out}")',
-        'probs = model(**model.tokenize(["The dog barked at the mailman."])).sigmoid()  # (1, Q)',
+        "from qaemb_fast import QAEmbedder",
+        f'emb = QAEmbedder.from_pretrained("{config.out}")',
+        'emb.encode(["The dog barked at the mailman."])  # (1, Q) P(yes); emb.questions names the columns',
         "```",
         "",
         "## Questions",
