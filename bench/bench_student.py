@@ -5,8 +5,8 @@
 
 Both answer ALL of the student's questions for the same texts (the first N of the default corpus). The teacher is
 timed on `--teacher-texts` texts (it is slow); the student on the same texts, repeated until `--min-seconds` have
-passed, so both rates are texts/s on identical inputs. Peak memory is measured in a fresh child process that
-loads only the student and encodes `--memory-texts` texts (peak RSS, and the increase during `encode`).
+passed, so both rates are texts/s on identical inputs. Memory is measured in a fresh child process that loads only
+the student and encodes `--memory-texts` texts: RSS after loading, and the peak RSS during `encode`.
 """
 
 from __future__ import annotations
@@ -15,20 +15,23 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+# VmHWM (peak RSS of this process image) from /proc: unlike ru_maxrss it is not inherited across fork + exec.
 MEMORY_PROBE = r"""
-import json, resource, sys
+import json, sys
+def hwm_mb():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
 from qaemb_fast import QAEmbedder
-from distill.corpus import load_corpus_spec
-texts = [it.text for it in load_corpus_spec("builtin:default")][: int(sys.argv[2])]
+texts = json.load(open(sys.argv[2]))
 emb = QAEmbedder.from_pretrained(sys.argv[1] or None)
 emb.encode(texts[:32])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+loaded = hwm_mb()
 emb.encode(texts, batch_size=32)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"peak_rss_mb": after / 1024, "encode_increase_mb": (after - before) / 1024}))
+peak = hwm_mb()
+print(json.dumps({"peak_rss_mb": peak, "loaded_rss_mb": loaded, "encode_increase_mb": peak - loaded}))
 """
 
 
@@ -67,8 +70,11 @@ def main(argv=None):
     teacher_tps = len(texts) / (time.perf_counter() - start)
     student_answers = student.encode(texts)
 
+    all_texts = [it.text for it in load_corpus_spec("builtin:default")][: args.memory_texts]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(all_texts, f)
     probe = subprocess.run(
-        [sys.executable, "-c", MEMORY_PROBE, args.student or "", str(args.memory_texts)],
+        [sys.executable, "-c", MEMORY_PROBE, args.student or "", f.name],
         capture_output=True,
         text=True,
         check=True,
@@ -93,8 +99,8 @@ def main(argv=None):
     print(f"| teacher {teacher_name} | {teacher_tps:.3f} | 1x |")
     print(f"| student {result['student']} | {student_tps:.1f} | {result['speedup']:.0f}x |")
     print(
-        f"\nstudent peak RSS {memory['peak_rss_mb']:.0f} MB; increase during encode of {args.memory_texts} texts: "
-        f"{memory['encode_increase_mb']:.0f} MB"
+        f"\nstudent process: {memory['loaded_rss_mb']:.0f} MB RSS after loading, peak {memory['peak_rss_mb']:.0f} MB "
+        f"while encoding {args.memory_texts} texts (+{memory['encode_increase_mb']:.0f} MB)"
     )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

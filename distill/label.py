@@ -167,11 +167,14 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
     )
     check_or_write_provenance(out, provenance)
 
+    n_q = len(question_set)
+
+    def pairs(chunks) -> int:
+        return sum(min(config.chunk_size, len(unique) - k * config.chunk_size) for k in chunks) * n_q
+
+    done_pairs, total_pairs = pairs(set(mine) - set(todo)), pairs(mine)
     if config.max_chunks is not None:
         todo = todo[: config.max_chunks]
-    n_q = len(question_set)
-    done_pairs = sum(min(config.chunk_size, len(unique) - k * config.chunk_size) for k in mine if k not in todo) * n_q
-    total_pairs = sum(min(config.chunk_size, len(unique) - k * config.chunk_size) for k in mine) * n_q
     bar = tqdm(
         total=total_pairs,
         initial=done_pairs,
@@ -190,7 +193,7 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
         write_chunk(out, k, chunk_texts, np.stack(answers))
     bar.close()
     if todo and config.progress:
-        n_pairs = sum(min(config.chunk_size, len(unique) - k * config.chunk_size) for k in todo) * n_q
+        n_pairs = pairs(todo)
         print(
             f"labelled {n_pairs} pairs in {time.time() - start:.0f} s ({n_pairs / (time.time() - start):.1f} pairs/s)"
         )
