@@ -3,7 +3,7 @@
     python bench/probe_teacher_prompts.py [--teacher qwen2.5-coder-1.5b-instruct]
 
 8 texts x 9 questions whose true answers are obvious (written by hand below). For each prompt variant it prints
-ROC-AUC (ranking), the yes-rate at P > 0.5 (the truth's is 0.14), accuracy at 0.5, and the mean P(yes) on true
+ROC-AUC (ranking), the yes-rate at P > 0.5 (the truth's is 0.15), accuracy at 0.5, and the mean P(yes) on true
 "yes" and true "no" pairs. This is why the default prompt carries the paper's few-shot turns.
 """
 
