@@ -68,6 +68,11 @@ def register(sub) -> None:
         default=None,
         help="do not label: write the rows labelled so far as a dataset folder DIR (for a preliminary model)",
     )
+    label.add_argument(
+        "--no-merge",
+        action="store_true",
+        help="only write chunk files, even when this run completes the corpus (merge later, on another machine)",
+    )
     label.add_argument("--no-progress", action="store_true", help="no progress bar")
     label.set_defaults(func=_label)
 
@@ -144,6 +149,7 @@ def _label(args) -> int:
         chunk_size=args.chunk_size,
         batch_size=args.batch_size,
         max_chunks=args.max_chunks,
+        merge=not args.no_merge,
         progress=not args.no_progress,
     )
     if args.export_partial:
