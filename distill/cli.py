@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
 LABEL_EPILOG = """\
 examples:
@@ -69,6 +70,14 @@ def register(sub) -> None:
         help="do not label: write the rows labelled so far as a dataset folder DIR (for a preliminary model)",
     )
     label.add_argument(
+        "--reuse",
+        nargs="+",
+        metavar="DIR",
+        default=(),
+        help="copy the answers to texts already labelled in these output folders (same teacher, prompt, dtype and "
+        "questions) instead of asking the teacher again; for a corpus that grew or changed",
+    )
+    label.add_argument(
         "--no-merge",
         action="store_true",
         help="only write chunk files, even when this run completes the corpus (merge later, on another machine)",
@@ -77,12 +86,20 @@ def register(sub) -> None:
     label.set_defaults(func=_label)
 
 
-def _teacher_args(p) -> None:
+def teacher_model_args(p) -> None:
+    """--teacher, --dtype, --device: which LLM and where it runs (shared by every command that loads a teacher)."""
     p.add_argument(
         "--teacher",
         default="qwen2.5-coder-1.5b-instruct",
         help="offline teacher name, HF hub id, local folder or .gguf file (default: %(default)s)",
     )
+    p.add_argument("--dtype", default="auto", help="auto (bf16 where fast), bf16, fp16 or fp32")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+
+
+def _teacher_args(p) -> None:
+    """The teacher plus how it is asked: questions and prompt (ask, label)."""
+    teacher_model_args(p)
     p.add_argument("--questions", default="default", help="question-set JSON file (default: the packaged set)")
     p.add_argument(
         "--prompt", default="default", help="'default', 'paper', or a template containing {text} then {question}"
@@ -91,8 +108,6 @@ def _teacher_args(p) -> None:
     p.add_argument(
         "--few-shot", default="paper", choices=("paper", "none"), help="answered example turns before the question"
     )
-    p.add_argument("--dtype", default="auto", help="auto (bf16 where fast), bf16, fp16 or fp32")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
 
 
 def _prepare(args) -> int:
@@ -134,24 +149,10 @@ def _ask(args) -> int:
 def _label(args) -> int:
     from distill.label import LabelConfig, merge_labels, run_labelling
 
-    config = LabelConfig(
-        teacher=args.teacher,
-        questions=args.questions,
-        corpus=args.corpus,
-        out=args.out,
-        prompt=args.prompt,
-        system=args.system,
-        few_shot=args.few_shot,
-        dtype=args.dtype,
-        device=args.device,
-        num_shards=args.num_shards,
-        shard_index=args.shard_index,
-        chunk_size=args.chunk_size,
-        batch_size=args.batch_size,
-        max_chunks=args.max_chunks,
-        merge=not args.no_merge,
-        progress=not args.no_progress,
-    )
+    # Every option named like a LabelConfig field fills it; the two negative flags are inverted.
+    values = {f.name: getattr(args, f.name) for f in fields(LabelConfig) if hasattr(args, f.name)}
+    values.update(reuse=tuple(args.reuse), merge=not args.no_merge, progress=not args.no_progress)
+    config = LabelConfig(**values)
     if args.export_partial:
         from distill.corpus import load_corpus_spec
 

@@ -45,6 +45,9 @@ IDENTITY_FIELDS = (
     "num_unique_texts",
     "chunk_size",
 )
+# A folder whose answers are reused (--reuse) must agree on every identity field except these, which describe
+# the corpus rather than how each text was answered.
+REUSE_MAY_DIFFER = ("corpus_hash", "num_unique_texts", "chunk_size")
 
 
 @dataclass
@@ -64,6 +67,7 @@ class LabelConfig:
     batch_size: int = 16  # question suffixes per forward pass (sorted by length; bigger batches pad more)
     max_chunks: int | None = None  # stop after this many new chunks (for time-boxed runs)
     merge: bool = True  # write OUT/dataset when every chunk is done
+    reuse: tuple[str, ...] = ()  # other output folders (same teacher setup) whose answers are copied, not re-asked
     progress: bool = True
 
 
@@ -125,6 +129,29 @@ def read_chunk(out: Path, k: int, expected_texts: list[str] | None = None) -> np
     return answers
 
 
+def reusable_answers(folders, provenance: dict) -> dict[str, np.ndarray]:
+    """text -> answers from the chunk files of other labelling folders made with the same teacher setup.
+
+    Why: a corpus that grows or changes (more stories, another subset) should not pay the teacher again for texts
+    it has answered already. Only answers from an identical setup (teacher, prompt, dtype, questions) are taken.
+    """
+    provenance = json.loads(json.dumps(provenance))
+    table: dict[str, np.ndarray] = {}
+    for folder in folders:
+        folder = Path(folder)
+        if not (folder / PROVENANCE_FILE).exists():
+            raise LabelledDatasetError(f"--reuse {folder}: no {PROVENANCE_FILE} (not a `qaemb-fast label` folder)")
+        old = json.loads((folder / PROVENANCE_FILE).read_text())
+        diffs = [f for f in IDENTITY_FIELDS if f not in REUSE_MAY_DIFFER and old.get(f) != provenance.get(f)]
+        if diffs:
+            raise LabelledDatasetError(f"--reuse {folder}: labelled with another setup ({', '.join(diffs)} differ)")
+        for path in sorted((folder / PARTS_DIR).glob("chunk-*.npz")):
+            with np.load(path, allow_pickle=False) as z:
+                for text, answers in zip(z["texts"].tolist(), z["answers"]):
+                    table.setdefault(text, answers)
+    return table
+
+
 def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
     """Label this shard's missing chunks, then merge if every chunk is there. Returns the output folder.
 
@@ -166,6 +193,7 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
         chunk_size=config.chunk_size,
     )
     check_or_write_provenance(out, provenance)
+    reused = reusable_answers(config.reuse, provenance) if config.reuse else {}
 
     n_q = len(question_set)
 
@@ -183,20 +211,23 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
         disable=not config.progress,
         smoothing=0.05,
     )
-    start = time.time()
+    start, n_reused = time.time(), 0
     for k in todo:
         chunk_texts = unique[k * config.chunk_size : (k + 1) * config.chunk_size]
         answers = []
         for text in chunk_texts:
-            answers.append(teacher.answer_text(text, question_set.questions, config.batch_size))
+            if text in reused:
+                answers.append(reused[text])
+                n_reused += 1
+            else:
+                answers.append(teacher.answer_text(text, question_set.questions, config.batch_size))
             bar.update(n_q)  # per text, so a slow teacher still shows progress within a chunk
         write_chunk(out, k, chunk_texts, np.stack(answers))
     bar.close()
     if todo and config.progress:
-        n_pairs = pairs(todo)
-        print(
-            f"labelled {n_pairs} pairs in {time.time() - start:.0f} s ({n_pairs / (time.time() - start):.1f} pairs/s)"
-        )
+        n_pairs, seconds = pairs(todo) - n_reused * n_q, time.time() - start
+        print(f"labelled {n_pairs} pairs in {seconds:.0f} s ({n_pairs / seconds:.1f} pairs/s)", end="")
+        print(f"; copied {n_reused} texts' answers from --reuse" if reused else "")
 
     if config.merge and all(chunk_path(out, k).exists() for k in range(num_chunks)):
         merge_labels(out, items)

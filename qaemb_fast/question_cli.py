@@ -54,6 +54,8 @@ examples:
 
 
 def register(sub) -> None:
+    from distill.cli import teacher_model_args
+
     q = sub.add_parser("questions", help="make question sets: generate candidates with an LLM, select a sparse set")
     q.set_defaults(_parser=q)
     qs = q.add_subparsers(dest="questions_command", metavar="SUBCOMMAND")
@@ -64,11 +66,7 @@ def register(sub) -> None:
         epilog=GENERATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    g.add_argument(
-        "--teacher",
-        default="qwen2.5-coder-1.5b-instruct",
-        help="offline teacher name, HF hub id, local folder or .gguf file (default: %(default)s)",
-    )
+    teacher_model_args(g)
     g.add_argument(
         "--examples",
         required=True,
@@ -100,8 +98,6 @@ def register(sub) -> None:
     g.add_argument("--max-rounds", type=int, default=None, help="prompts at most (default: 3 * n / per-prompt + 2)")
     g.add_argument("--max-new-tokens", type=int, default=400, help="generated tokens per prompt (default: 400)")
     g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default: 0.8)")
-    g.add_argument("--dtype", default="auto", help="auto (bf16 where fast), bf16, fp16 or fp32")
-    g.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     g.add_argument("--show-dropped", action="store_true", help="list every dropped proposal and why")
     g.set_defaults(func=_generate)
 

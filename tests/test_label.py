@@ -45,7 +45,7 @@ def make_teacher(prompt="default"):
 
 
 def config(out, **kw):
-    return LabelConfig(out=str(out), questions=QUESTIONS, chunk_size=2, progress=False, **kw)
+    return LabelConfig(**{"out": str(out), "questions": QUESTIONS, "chunk_size": 2, "progress": False, **kw})
 
 
 def answers_of(out):
@@ -157,3 +157,21 @@ def test_cli_label_and_resume(tmp_path):
         cmd[:-4] + ["--out", str(tmp_path / "out"), "--chunk-size", "3"], capture_output=True, text=True
     )
     assert bad.returncode != 0 and "refusing to mix" in bad.stderr
+
+
+def test_reuse_copies_answers_of_an_earlier_job_and_asks_only_new_texts(tmp_path):
+    first = make_teacher()
+    run_labelling(config(tmp_path / "first"), teacher=first, items=ITEMS[:4])
+    grown = ITEMS + [CorpusItem("A new text about the weather.", "doc9")]
+    second = make_teacher()
+    run_labelling(
+        config(tmp_path / "grown", chunk_size=3, reuse=(str(tmp_path / "first"),)), teacher=second, items=grown
+    )
+    assert sorted(second.asked) == sorted({it.text for it in grown} - {it.text for it in ITEMS[:4]})
+    run_labelling(config(tmp_path / "fresh", chunk_size=3), teacher=make_teacher(), items=grown)
+    np.testing.assert_allclose(answers_of(tmp_path / "grown")[2], answers_of(tmp_path / "fresh")[2], atol=1e-6)
+    # Answers from another setup are never copied.
+    with pytest.raises(LabelledDatasetError, match="prompt"):
+        run_labelling(
+            config(tmp_path / "other", reuse=(str(tmp_path / "first"),)), teacher=make_teacher("paper"), items=grown
+        )

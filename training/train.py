@@ -305,6 +305,8 @@ def model_card(student_config, config: TrainConfig) -> str:
         if isinstance(value, (str, int, float, bool)) and key not in ("question_set_hash",):
             text = str(value).replace("|", "\\|").replace("\n", " ")
             lines.append(f"| {key} | {text[:200]} |")
+    if teacher.get("workers"):  # labelling split over machines (shards, resumed jobs): say which did what
+        lines += ["", "Labelled on:", "", *[f"- {w}" for w in teacher["workers"]]]
     lines += [
         "",
         "Split by document (no document appears in two splits):",
