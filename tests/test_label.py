@@ -149,6 +149,10 @@ def test_cli_label_and_resume(tmp_path):
     cmd += ["--questions", str(qfile), "--out", str(tmp_path / "out"), "--chunk-size", "2", "--dtype", "fp32"]
     subprocess.run(cmd + ["--max-chunks", "1"], check=True, capture_output=True)
     assert len(list((tmp_path / "out" / "parts").glob("chunk-*.npz"))) == 1
+    subprocess.run(cmd + ["--no-merge"], check=True, capture_output=True)  # every chunk, but no dataset yet
+    assert (
+        len(list((tmp_path / "out" / "parts").glob("chunk-*.npz"))) == 3 and not (tmp_path / "out" / "dataset").exists()
+    )
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     assert "pair/s" in done.stderr  # the progress bar reports throughput
     texts, _, answers, _ = answers_of(tmp_path / "out")
