@@ -50,7 +50,18 @@ def main(argv=None):
     p.add_argument("--min-seconds", type=float, default=10.0, help="time the student at least this long")
     p.add_argument("--memory-texts", type=int, default=1000, help="texts for the memory probe")
     p.add_argument("--out", default="bench/results/student.json")
+    p.add_argument(
+        "--update-card",
+        action="store_true",
+        help="also write the result into the student's model card (README.md), section '## Speed and memory'",
+    )
+    p.add_argument(
+        "--card-only", action="store_true", help="measure nothing: write the card section from the existing --out JSON"
+    )
     args = p.parse_args(argv)
+    if args.card_only:
+        update_card(args.student, json.loads(Path(args.out).read_text()))
+        return
 
     student = QAEmbedder.from_pretrained(args.student)
     teacher_name = args.teacher or student.model.config.teacher.get("teacher") or "qwen2.5-coder-1.5b-instruct"
@@ -104,6 +115,37 @@ def main(argv=None):
     )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    if args.update_card:
+        update_card(args.student, result)
+
+
+CARD_HEADING = "## Speed and memory"
+
+
+def update_card(student, result: dict) -> None:
+    """Put the measured speed-up and memory into the checkpoint's README.md (replacing an older section)."""
+    from qaemb_fast.embedder import default_checkpoint_path
+
+    card = Path(student or default_checkpoint_path()) / "README.md"
+    section = (
+        f"{CARD_HEADING}\n\nMeasured by `python bench/bench_student.py` (one run, {result['torch_threads']} CPU threads; "
+        f"all {result['questions']} questions for the same {result['texts']} texts): student "
+        f"{result['student_texts_per_s']:.1f} texts/s vs teacher ({result['teacher']}) "
+        f"{result['teacher_texts_per_s']:.3f} texts/s, **{result['speedup']:,.0f}x**. The student process peaks at "
+        f"{result['peak_rss_mb']:.0f} MB RSS while encoding ({result['loaded_rss_mb']:.0f} MB after loading).\n\n"
+    )
+    text = card.read_text(encoding="utf-8")
+    if CARD_HEADING in text:  # replace the old section, up to the next heading of the same level
+        start = text.index(CARD_HEADING)
+        end = text.find("\n## ", start + len(CARD_HEADING))
+        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+    elif "## Reproduce" in text:
+        i = text.index("## Reproduce")
+        text = text[:i] + section + text[i:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    card.write_text(text, encoding="utf-8")
+    print(f"updated {card}")
 
 
 if __name__ == "__main__":

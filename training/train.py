@@ -355,6 +355,7 @@ def model_card(student_config, config: TrainConfig) -> str:
         "```bash",
         *label_commands(teacher, config.data),
         to_command(config),
+        f"python bench/bench_student.py --student {config.out} --update-card  # speed and memory, into this card",
         "```",
         "",
     ]
