@@ -65,7 +65,8 @@ def main(argv=None):
 
     student = QAEmbedder.from_pretrained(args.student)
     teacher_name = args.teacher or student.model.config.teacher.get("teacher") or "qwen2.5-coder-1.5b-instruct"
-    texts = [it.text for it in load_corpus_spec("builtin:default")][: args.teacher_texts]
+    corpus = [it.text for it in load_corpus_spec("builtin:default")]
+    texts = corpus[: args.teacher_texts]
 
     student.encode(texts)  # warm-up
     runs, start = 0, time.perf_counter()
@@ -81,15 +82,15 @@ def main(argv=None):
     teacher_tps = len(texts) / (time.perf_counter() - start)
     student_answers = student.encode(texts)
 
-    all_texts = [it.text for it in load_corpus_spec("builtin:default")][: args.memory_texts]
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(all_texts, f)
-    probe = subprocess.run(
-        [sys.executable, "-c", MEMORY_PROBE, args.student or "", f.name],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        json.dump(corpus[: args.memory_texts], f)
+        f.flush()
+        probe = subprocess.run(
+            [sys.executable, "-c", MEMORY_PROBE, args.student or "", f.name],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     memory = json.loads(probe.stdout.strip().splitlines()[-1])
 
     result = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.label import IDENTITY_FIELDS, PARTS_DIR, read_chunk
+from distill.label import PARTS_DIR, read_chunk, read_chunk_file, setup_differences
 from distill.labelled_dataset import PROVENANCE_FILE
 
 
@@ -28,7 +28,7 @@ def common_chunks(a: Path, b: Path) -> list[int]:
 def compare(a, b) -> dict:
     a, b = Path(a), Path(b)
     pa, pb = (json.loads((p / PROVENANCE_FILE).read_text()) for p in (a, b))
-    diffs = [f for f in IDENTITY_FIELDS if pa.get(f) != pb.get(f)]
+    diffs = setup_differences(pa, pb)
     if diffs:
         raise SystemExit(f"the runs differ in setup ({', '.join(diffs)}): not the same labelling job")
     chunks = common_chunks(a, b)
@@ -36,9 +36,8 @@ def compare(a, b) -> dict:
         raise SystemExit("no chunk is labelled in both runs")
     x, y = [], []
     for k in chunks:
-        with np.load(a / PARTS_DIR / f"chunk-{k:06d}.npz", allow_pickle=False) as z:
-            texts = z["texts"].tolist()
-        x.append(read_chunk(a, k))
+        texts, answers = read_chunk_file(a / PARTS_DIR / f"chunk-{k:06d}.npz")
+        x.append(answers)
         y.append(read_chunk(b, k, expected_texts=texts))  # raises if the chunk holds other texts
     x, y = np.concatenate(x), np.concatenate(y)
     diff = np.abs(x - y)

@@ -92,13 +92,18 @@ def shard_chunks(num_chunks: int, num_shards: int, shard_index: int) -> list[int
     return [k for k in range(num_chunks) if k % num_shards == shard_index]
 
 
+def setup_differences(old: dict, new: dict, ignore=()) -> list[str]:
+    """The identity fields (see IDENTITY_FIELDS) on which two labelling setups disagree."""
+    return [f for f in IDENTITY_FIELDS if f not in ignore and old.get(f) != new.get(f)]
+
+
 def check_or_write_provenance(out: Path, provenance: dict) -> None:
     """First run writes provenance.json; later runs (resume, other shards) must match it field by field."""
     path = out / PROVENANCE_FILE
     provenance = json.loads(json.dumps(provenance))  # compare as stored: tuples become lists
     if path.exists():
         old = json.loads(path.read_text())
-        diffs = [f for f in IDENTITY_FIELDS if old.get(f) != provenance.get(f)]
+        diffs = setup_differences(old, provenance)
         if diffs:
             lines = [f"  {f}: on disk {old.get(f)!r}, now {provenance.get(f)!r}" for f in diffs]
             raise LabelledDatasetError(
@@ -121,9 +126,14 @@ def write_chunk(out: Path, k: int, texts: list[str], answers: np.ndarray) -> Non
     os.replace(tmp, path)
 
 
+def read_chunk_file(path) -> tuple[list[str], np.ndarray]:
+    """(texts, answers) of one chunk file."""
+    with np.load(path, allow_pickle=False) as z:
+        return z["texts"].tolist(), z["answers"]
+
+
 def read_chunk(out: Path, k: int, expected_texts: list[str] | None = None) -> np.ndarray:
-    with np.load(chunk_path(out, k), allow_pickle=False) as z:
-        texts, answers = z["texts"].tolist(), z["answers"]
+    texts, answers = read_chunk_file(chunk_path(out, k))
     if expected_texts is not None and texts != list(expected_texts):
         raise LabelledDatasetError(f"{chunk_path(out, k)} holds other texts than the corpus expects; delete it")
     return answers
@@ -142,13 +152,12 @@ def reusable_answers(folders, provenance: dict) -> dict[str, np.ndarray]:
         if not (folder / PROVENANCE_FILE).exists():
             raise LabelledDatasetError(f"--reuse {folder}: no {PROVENANCE_FILE} (not a `qaemb-fast label` folder)")
         old = json.loads((folder / PROVENANCE_FILE).read_text())
-        diffs = [f for f in IDENTITY_FIELDS if f not in REUSE_MAY_DIFFER and old.get(f) != provenance.get(f)]
+        diffs = setup_differences(old, provenance, ignore=REUSE_MAY_DIFFER)
         if diffs:
             raise LabelledDatasetError(f"--reuse {folder}: labelled with another setup ({', '.join(diffs)} differ)")
         for path in sorted((folder / PARTS_DIR).glob("chunk-*.npz")):
-            with np.load(path, allow_pickle=False) as z:
-                for text, answers in zip(z["texts"].tolist(), z["answers"]):
-                    table.setdefault(text, answers)
+            for text, answers in zip(*read_chunk_file(path)):
+                table.setdefault(text, answers)
     return table
 
 
