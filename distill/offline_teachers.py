@@ -13,6 +13,7 @@ the dequantized state dict into it before saving (DESIGN.md §3).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -187,12 +188,17 @@ def prepare_teacher(name: str, dtype: str = "bfloat16", force: bool = False, pro
     teacher = get_offline_teacher(name)
     folder = teacher_folder(name)
     if (folder / "config.json").exists() and (folder / "model.safetensors").exists() and not force:
+        _drop_gguf_quantization_config(folder / "config.json")  # folders prepared before that fix
         return folder
     gguf = assemble_gguf(teacher, progress=progress)
     print(f"converting {gguf} to safetensors ({dtype}); this takes a minute and a few GB of memory", file=sys.stderr)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     config = gguf_model.config
+    # Recent transformers keep a GGUF `quantization_config` on the config of a model they dequantized on load.
+    # Saved beside dense weights it is false (and makes every later load warn about packed GGUF weights).
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
     state = gguf_model.state_dict()
     del gguf_model
     torch_dtype = getattr(torch, dtype)
@@ -212,6 +218,15 @@ def prepare_teacher(name: str, dtype: str = "bfloat16", force: bool = False, pro
     folder.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, folder)
     return folder
+
+
+def _drop_gguf_quantization_config(config_path: Path) -> None:
+    config = json.loads(config_path.read_text())
+    if config.get("quantization_config", {}).get("quant_method") == "gguf":
+        del config["quantization_config"]
+        tmp = config_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(config, indent=2) + "\n")
+        os.replace(tmp, config_path)
 
 
 def resolve_teacher_path(spec: str) -> str:

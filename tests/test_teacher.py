@@ -1,5 +1,7 @@
 """The fast teacher path (prefix KV reuse, last-position head, batched suffixes) against the plain computation."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -110,6 +112,8 @@ def test_real_packaged_teacher_fast_path_equals_full_prompts():
     from distill.offline_teachers import prepare_teacher
 
     folder = prepare_teacher("smollm2-135m-instruct", progress=False)
+    # The weights are saved dense, so the config must not claim GGUF quantization.
+    assert "quantization_config" not in json.loads((folder / "config.json").read_text())
     teacher = Teacher.from_pretrained(folder, questions="default", dtype="fp32", device="cpu")
     qs = [0, 1, 3, 14, 60]
     fast = teacher.encode(TEXTS[:2], questions=qs, batch_size=3)
