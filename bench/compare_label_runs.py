@@ -36,9 +36,9 @@ def compare(a, b) -> dict:
         raise SystemExit("no chunk is labelled in both runs")
     x, y = [], []
     for k in chunks:
-        texts, answers = read_chunk_file(a / PARTS_DIR / f"chunk-{k:06d}.npz")
+        texts, answers, _ = read_chunk_file(a / PARTS_DIR / f"chunk-{k:06d}.npz")
         x.append(answers)
-        y.append(read_chunk(b, k, expected_texts=texts))  # raises if the chunk holds other texts
+        y.append(read_chunk(b, k, expected_texts=texts)[0])  # raises if the chunk holds other texts
     x, y = np.concatenate(x), np.concatenate(y)
     diff = np.abs(x - y)
     return {

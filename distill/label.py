@@ -3,7 +3,8 @@
 Layout of the output folder (see distill/labelled_dataset.py for what readers see)::
 
     OUT/provenance.json          teacher, prompt, dtype, questions + hash, corpus hash, chunk size
-    OUT/parts/chunk-000042.npz   answers for unique texts [42*C, 43*C), written atomically (tmp file + rename)
+    OUT/parts/chunk-000042.npz   answers for unique texts [42*C, 43*C), written atomically (tmp file + rename),
+                                 with the texts and the worker (device, batch size) that answered them
     OUT/dataset/                 the final `datasets` dataset, written once every chunk exists
 
 Why it is kill-safe: a chunk file appears only complete (os.replace is atomic), so a killed job loses at most
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,25 +120,64 @@ def check_or_write_provenance(out: Path, provenance: dict) -> None:
     os.replace(tmp, path)
 
 
-def write_chunk(out: Path, k: int, texts: list[str], answers: np.ndarray) -> None:
+def describe_worker(device, batch_size: int) -> str:
+    """The machine that answers a chunk, stored in the chunk file. Why: one job may be labelled by several machines
+    (shards, a resume elsewhere), and bf16 answers differ slightly between devices, so a merged dataset should say
+    which chunks came from where."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        try:  # Linux names the CPU model here; platform.processor() is often just the architecture
+            with open("/proc/cpuinfo") as f:
+                name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+        except (OSError, StopIteration):
+            pass
+        name += f", {torch.get_num_threads()} threads"
+    return f"{device.type} ({name}), batch size {batch_size}"
+
+
+def write_chunk(out: Path, k: int, texts: list[str], answers: np.ndarray, worker: str = "") -> None:
     path = chunk_path(out, k)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
-    np.savez(tmp, texts=np.array(texts, dtype=str), answers=answers.astype(np.float32))
+    # Compressed: the texts are stored as fixed-width UTF-32, mostly padding, which would dominate the file.
+    np.savez_compressed(tmp, texts=np.array(texts, dtype=str), answers=answers.astype(np.float32), worker=worker)
     os.replace(tmp, path)
 
 
-def read_chunk_file(path) -> tuple[list[str], np.ndarray]:
-    """(texts, answers) of one chunk file."""
+def read_chunk_file(path) -> tuple[list[str], np.ndarray, str]:
+    """(texts, answers, worker) of one chunk file; worker is "" in files written before workers were recorded."""
     with np.load(path, allow_pickle=False) as z:
-        return z["texts"].tolist(), z["answers"]
+        return z["texts"].tolist(), z["answers"], str(z["worker"]) if "worker" in z.files else ""
 
 
-def read_chunk(out: Path, k: int, expected_texts: list[str] | None = None) -> np.ndarray:
-    texts, answers = read_chunk_file(chunk_path(out, k))
+def summarize_workers(workers: dict[int, str], max_ranges: int = 4) -> list[str]:
+    """chunk index -> worker, as lines like "chunks 0-49: cpu (...), batch size 16", one per worker."""
+    by_worker: dict[str, list[int]] = {}
+    for k in sorted(workers):
+        by_worker.setdefault(workers[k] or "not recorded (chunk written before workers were recorded)", []).append(k)
+    lines = []
+    for worker, ks in by_worker.items():
+        ranges, start = [], ks[0]
+        for a, b in zip(ks, ks[1:] + [None]):
+            if b != a + 1:
+                ranges.append(str(start) if start == a else f"{start}-{a}")
+                start = b
+        shown = ", ".join(ranges[:max_ranges]) + (f", ... ({len(ks)} chunks)" if len(ranges) > max_ranges else "")
+        lines.append(f"chunk{'s' if len(ks) > 1 else ''} {shown}: {worker}")
+    return lines
+
+
+def read_chunk(out: Path, k: int, expected_texts: list[str] | None = None) -> tuple[np.ndarray, str]:
+    """(answers, worker) of chunk k, checked against the texts the corpus puts there."""
+    texts, answers, worker = read_chunk_file(chunk_path(out, k))
     if expected_texts is not None and texts != list(expected_texts):
         raise LabelledDatasetError(f"{chunk_path(out, k)} holds other texts than the corpus expects; delete it")
-    return answers
+    return answers, worker
 
 
 def reusable_answers(folders, provenance: dict) -> dict[str, np.ndarray]:
@@ -156,7 +197,8 @@ def reusable_answers(folders, provenance: dict) -> dict[str, np.ndarray]:
         if diffs:
             raise LabelledDatasetError(f"--reuse {folder}: labelled with another setup ({', '.join(diffs)} differ)")
         for path in sorted((folder / PARTS_DIR).glob("chunk-*.npz")):
-            for text, answers in zip(*read_chunk_file(path)):
+            texts, rows, _ = read_chunk_file(path)
+            for text, answers in zip(texts, rows):
                 table.setdefault(text, answers)
     return table
 
@@ -221,6 +263,7 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
         smoothing=0.05,
     )
     start, n_reused = time.time(), 0
+    worker = describe_worker(teacher.device, config.batch_size)
     for k in todo:
         chunk_texts = unique[k * config.chunk_size : (k + 1) * config.chunk_size]
         answers = []
@@ -231,7 +274,7 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
             else:
                 answers.append(teacher.answer_text(text, question_set.questions, config.batch_size))
             bar.update(n_q)  # per text, so a slow teacher still shows progress within a chunk
-        write_chunk(out, k, chunk_texts, np.stack(answers))
+        write_chunk(out, k, chunk_texts, np.stack(answers), worker)
     bar.close()
     if todo and config.progress:
         n_pairs, seconds = pairs(todo) - n_reused * n_q, time.time() - start
@@ -259,18 +302,18 @@ def merge_labels(out, items, allow_partial: bool = False, into=None) -> Path:
     c = provenance["chunk_size"]
     num_chunks = -(-len(unique) // c)
     answers = np.full((len(unique), len(provenance["questions"])), np.nan, dtype=np.float32)
-    missing = []
+    missing, workers = [], {}
     for k in range(num_chunks):
         if not chunk_path(out, k).exists():
             missing.append(k)
             continue
-        answers[k * c : (k + 1) * c] = read_chunk(out, k, unique[k * c : (k + 1) * c])
+        answers[k * c : (k + 1) * c], workers[k] = read_chunk(out, k, unique[k * c : (k + 1) * c])
     if missing and not allow_partial:
         raise LabelledDatasetError(f"{out}: {len(missing)} of {num_chunks} chunks are not labelled yet")
     rows = [i for i in range(len(texts)) if not np.isnan(answers[inverse[i], 0])]
     if not rows:
         raise LabelledDatasetError(f"{out}: no chunk is labelled yet")
-    prov = dict(provenance)
+    prov = dict(provenance, labelled_by=summarize_workers(workers))
     if missing:
         prov.update(
             partial=True, chunks_done=num_chunks - len(missing), chunks_total=num_chunks, labels_folder=str(out)

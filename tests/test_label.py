@@ -9,7 +9,7 @@ import pytest
 from tiny_models import save_tiny_causal_lm, tiny_causal_lm
 
 from distill.corpus import CorpusItem
-from distill.label import LabelConfig, chunk_path, merge_labels, run_labelling
+from distill.label import LabelConfig, chunk_path, merge_labels, run_labelling, summarize_workers
 from distill.labelled_dataset import LabelledDatasetError, load_labelled_dataset
 from distill.teacher import PromptConfig, Teacher
 from qaemb_fast.questions import QuestionSet
@@ -90,6 +90,25 @@ def test_shards_merge_to_the_unsharded_result(tmp_path):
     a, b = answers_of(out), answers_of(tmp_path / "single")
     assert a[0] == b[0] and a[1] == b[1]
     np.testing.assert_array_equal(a[2], b[2])
+
+
+def test_merged_provenance_says_which_worker_answered_which_chunks(tmp_path):
+    out = tmp_path / "mixed"  # 3 chunks: shard 0 of 2 takes chunks 0 and 2, shard 1 takes chunk 1
+    run_labelling(config(out, num_shards=2, shard_index=0, batch_size=2), teacher=make_teacher(), items=ITEMS)
+    run_labelling(config(out, num_shards=2, shard_index=1, batch_size=3), teacher=make_teacher(), items=ITEMS)
+    by = answers_of(out)[3]["labelled_by"]
+    assert len(by) == 2 and by[0].startswith("chunks 0, 2: cpu (") and by[0].endswith("batch size 2")
+    assert by[1].startswith("chunk 1: cpu (") and by[1].endswith("batch size 3")
+
+
+def test_summarize_workers_compresses_ranges_and_names_old_chunks():
+    workers = {k: "gpu" for k in range(50, 207)} | {k: "" for k in range(50)} | {300: "gpu"}
+    assert summarize_workers(workers) == [
+        "chunks 0-49: not recorded (chunk written before workers were recorded)",
+        "chunks 50-206, 300: gpu",
+    ]
+    many = summarize_workers({k: "w" for k in range(0, 20, 2)}, max_ranges=3)
+    assert many == ["chunks 0, 2, 4, ... (10 chunks): w"]
 
 
 def test_refuses_to_mix_setups(tmp_path):

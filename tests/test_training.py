@@ -112,7 +112,13 @@ def keyword_rows(n_docs: int, per_doc: int, seed: int = 0):
 
 def write_keyword_dataset(folder: Path, n_docs=30, per_doc=10, seed=0, questions=QUESTIONS) -> Path:
     texts, doc_ids, answers = keyword_rows(n_docs, per_doc, seed)
-    return write_labelled_dataset(folder, texts, doc_ids, answers, {"questions": questions, "teacher": "keyword rules"})
+    return write_labelled_dataset(
+        folder,
+        texts,
+        doc_ids,
+        answers,
+        {"questions": questions, "teacher": "keyword rules", "labelled_by": ["chunks 0-29: keyword rules on a cpu"]},
+    )
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -372,6 +378,7 @@ def test_short_training_learns_keyword_questions_and_exports_them(tmp_path):
     assert f"| student | {test['auc']:.3f} | {test['pearson']:.3f} | {test['mae']:.3f} |" in card
     assert f"{test['baseline_mae']:.3f} |" in card and "| train | 240 |" in card
     assert "qaemb-fast train --data" in card and str(data) in card
+    assert "Labelled on:\n\n- chunks 0-29: keyword rules on a cpu" in card
 
     # The export loads strictly and answers like the trained model (whose weights it stores in bf16).
     loaded = StudentModel.from_pretrained(out)

@@ -305,8 +305,11 @@ def model_card(student_config, config: TrainConfig) -> str:
         if isinstance(value, (str, int, float, bool)) and key not in ("question_set_hash",):
             text = str(value).replace("|", "\\|").replace("\n", " ")
             lines.append(f"| {key} | {text[:200]} |")
-    if teacher.get("workers"):  # labelling split over machines (shards, resumed jobs): say which did what
-        lines += ["", "Labelled on:", "", *[f"- {w}" for w in teacher["workers"]]]
+    # Labelling may be split over machines (shards, resumed jobs): say which did what. `labelled_by` is recorded
+    # by the labeller per chunk; `workers` holds notes a person added to the provenance.
+    labelled_on = [*teacher.get("labelled_by", []), *teacher.get("workers", [])]
+    if labelled_on:
+        lines += ["", "Labelled on:", "", *[f"- {w}" for w in labelled_on]]
     lines += [
         "",
         "Split by document (no document appears in two splits):",
