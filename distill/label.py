@@ -180,6 +180,16 @@ def read_chunk(out: Path, k: int, expected_texts: list[str] | None = None) -> tu
     return answers, worker
 
 
+def answers_by_text(folder) -> dict[str, np.ndarray]:
+    """text -> answers from the chunk files of a labelling folder, finished or not."""
+    table: dict[str, np.ndarray] = {}
+    for path in sorted((Path(folder) / PARTS_DIR).glob("chunk-*.npz")):
+        texts, rows, _ = read_chunk_file(path)
+        for text, answers in zip(texts, rows):
+            table.setdefault(text, answers)
+    return table
+
+
 def reusable_answers(folders, provenance: dict) -> dict[str, np.ndarray]:
     """text -> answers from the chunk files of other labelling folders made with the same teacher setup.
 
@@ -196,10 +206,8 @@ def reusable_answers(folders, provenance: dict) -> dict[str, np.ndarray]:
         diffs = setup_differences(old, provenance, ignore=REUSE_MAY_DIFFER)
         if diffs:
             raise LabelledDatasetError(f"--reuse {folder}: labelled with another setup ({', '.join(diffs)} differ)")
-        for path in sorted((folder / PARTS_DIR).glob("chunk-*.npz")):
-            texts, rows, _ = read_chunk_file(path)
-            for text, answers in zip(texts, rows):
-                table.setdefault(text, answers)
+        for text, answers in answers_by_text(folder).items():
+            table.setdefault(text, answers)
     return table
 
 

@@ -309,8 +309,15 @@ class ClassifyConfig:
 
 
 def _teacher_table(path):
-    from distill.labelled_dataset import load_labelled_dataset
+    """text -> teacher answers, the questions, the teacher's name. Reads the merged dataset, or the chunk files of
+    a labelling job that has not finished (a CPU can label only part of a task's texts in a session)."""
+    from distill.label import PARTS_DIR, answers_by_text
+    from distill.labelled_dataset import DATASET_DIR, load_labelled_dataset, read_provenance
 
+    path = Path(path)
+    if not (path / DATASET_DIR).exists() and (path / PARTS_DIR).is_dir():
+        prov = read_provenance(path)
+        return answers_by_text(path), list(prov["questions"]), prov.get("teacher", "teacher")
     ds, prov, qs = load_labelled_dataset(path)
     answers = np.asarray(ds["answers"], dtype=np.float32)
     return dict(zip(ds["text"], answers)), list(qs.questions), prov.get("teacher", "teacher")

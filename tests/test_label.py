@@ -111,6 +111,23 @@ def test_summarize_workers_compresses_ranges_and_names_old_chunks():
     assert many == ["chunks 0, 2, 4, ... (10 chunks): w"]
 
 
+def test_unfinished_job_is_readable_as_a_text_table(tmp_path):
+    from qaemb_fast.classify_eval import _teacher_table
+
+    out = tmp_path / "job"
+    run_labelling(config(out, max_chunks=2), teacher=make_teacher(), items=ITEMS)  # 4 of 6 unique texts
+    partial, questions, name = _teacher_table(out)  # what `eval classify --teacher-labels` reads
+    assert len(partial) == 4 and questions == list(QUESTIONS.questions) and name == "tiny-qwen2"
+    run_labelling(config(out), teacher=make_teacher(), items=ITEMS)
+    texts, _, answers, _ = answers_of(out)
+    complete, _, _ = _teacher_table(out)  # now from the merged dataset
+    assert set(complete) == set(TEXTS) and set(partial) < set(complete)
+    for text, row in zip(texts, answers):
+        np.testing.assert_array_equal(complete[text], row)
+        if text in partial:
+            np.testing.assert_array_equal(partial[text], row)
+
+
 def test_refuses_to_mix_setups(tmp_path):
     out = tmp_path / "job"
     run_labelling(config(out, max_chunks=1), teacher=make_teacher(), items=ITEMS)
