@@ -165,7 +165,8 @@ def register(sub) -> None:
     c.add_argument(
         "--teacher-labels",
         default=None,
-        help="labelled-dataset folder with the teacher's answers for the task's texts (default: skip that row)",
+        help="`qaemb-fast label` output folder with the teacher's answers for the task's texts, finished or not "
+        "(an unfinished one restricts every model to the texts labelled so far; default: skip that row)",
     )
     c.add_argument(
         "--models",
