@@ -35,6 +35,7 @@ from distill.labelled_dataset import (
 from qaemb_fast.questions import as_question_set
 
 PARTS_DIR = "parts"
+COPIED = "copied from --reuse"  # the worker of answers copied from another folder rather than asked
 # Fields that determine the answers: a resumed or parallel job must agree on all of them.
 IDENTITY_FIELDS = (
     "teacher",
@@ -129,6 +130,8 @@ def describe_worker(device, batch_size: int) -> str:
     device = torch.device(device)
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
+    elif device.type != "cpu":
+        name = str(device)
     else:
         name = platform.processor() or platform.machine()
         try:  # Linux names the CPU model here; platform.processor() is often just the architecture
@@ -282,7 +285,11 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
             else:
                 answers.append(teacher.answer_text(text, question_set.questions, config.batch_size))
             bar.update(n_q)  # per text, so a slow teacher still shows progress within a chunk
-        write_chunk(out, k, chunk_texts, np.stack(answers), worker)
+        copied = sum(t in reused for t in chunk_texts)
+        chunk_worker = (
+            worker if not copied else COPIED if copied == len(chunk_texts) else f"{worker}, some texts {COPIED}"
+        )
+        write_chunk(out, k, chunk_texts, np.stack(answers), chunk_worker)
     bar.close()
     if todo and config.progress:
         n_pairs, seconds = pairs(todo) - n_reused * n_q, time.time() - start

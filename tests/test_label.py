@@ -208,6 +208,8 @@ def test_reuse_copies_answers_of_an_earlier_job_and_asks_only_new_texts(tmp_path
         config(tmp_path / "grown", chunk_size=3, reuse=(str(tmp_path / "first"),)), teacher=second, items=grown
     )
     assert sorted(second.asked) == sorted({it.text for it in grown} - {it.text for it in ITEMS[:4]})
+    by = answers_of(tmp_path / "grown")[3]["labelled_by"]  # chunk 0 holds the 3 old texts, 1-2 the new ones
+    assert by[0] == "chunk 0: copied from --reuse" and by[1].startswith("chunks 1-2: cpu (") and len(by) == 2
     run_labelling(config(tmp_path / "fresh", chunk_size=3), teacher=make_teacher(), items=grown)
     np.testing.assert_allclose(answers_of(tmp_path / "grown")[2], answers_of(tmp_path / "fresh")[2], atol=1e-6)
     # Answers from another setup are never copied.
