@@ -221,6 +221,7 @@ def prepare_teacher(name: str, dtype: str = "bfloat16", force: bool = False, pro
 
 
 def _drop_gguf_quantization_config(config_path: Path) -> None:
+    """Remove a GGUF quantization_config from a prepared folder's config.json (its weights are dense)."""
     config = json.loads(config_path.read_text())
     if config.get("quantization_config", {}).get("quant_method") == "gguf":
         del config["quantization_config"]
