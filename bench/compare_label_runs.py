@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.label import PARTS_DIR, read_chunk, read_chunk_file, setup_differences
+from distill.label import PARTS_DIR, chunk_path, read_chunk, read_chunk_file, setup_differences
 from distill.labelled_dataset import PROVENANCE_FILE
 
 
@@ -36,7 +36,7 @@ def compare(a, b) -> dict:
         raise SystemExit("no chunk is labelled in both runs")
     x, y = [], []
     for k in chunks:
-        texts, answers, _ = read_chunk_file(a / PARTS_DIR / f"chunk-{k:06d}.npz")
+        texts, answers, _ = read_chunk_file(chunk_path(a, k))
         x.append(answers)
         y.append(read_chunk(b, k, expected_texts=texts)[0])  # raises if the chunk holds other texts
     x, y = np.concatenate(x), np.concatenate(y)

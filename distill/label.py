@@ -277,15 +277,15 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
     worker = describe_worker(teacher.device, config.batch_size)
     for k in todo:
         chunk_texts = unique[k * config.chunk_size : (k + 1) * config.chunk_size]
-        answers = []
+        answers, copied = [], 0
         for text in chunk_texts:
             if text in reused:
                 answers.append(reused[text])
-                n_reused += 1
+                copied += 1
             else:
                 answers.append(teacher.answer_text(text, question_set.questions, config.batch_size))
             bar.update(n_q)  # per text, so a slow teacher still shows progress within a chunk
-        copied = sum(t in reused for t in chunk_texts)
+        n_reused += copied
         chunk_worker = (
             worker if not copied else COPIED if copied == len(chunk_texts) else f"{worker}, some texts {COPIED}"
         )
