@@ -1,5 +1,5 @@
 """Synthetic voxel benchmark with planted truth (teacher, student and baselines). Same as
-`qaemb-fast voxels synthetic`; see qaemb_fast/voxels/synthetic.py for what is planted and measured.
+`qaemb-fast voxels synthetic`; see evaluation/voxels_synthetic.py for what is planted and measured.
 
     python bench/bench_voxels_synthetic.py --out bench/results/voxels_synthetic
     # with the real teacher and student:
@@ -9,7 +9,7 @@
 
 import sys
 
-from qaemb_fast.voxels.cli import main
+from qaemb_cli.main import main
 
 if __name__ == "__main__":
-    sys.exit(main(["synthetic", *sys.argv[1:]]))
+    sys.exit(main(["voxels", "synthetic", *sys.argv[1:]]))

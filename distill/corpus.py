@@ -14,8 +14,8 @@ Three kinds of input:
    - with `windows=N`: the whole file is one word stream (a story), turned into context windows; the file
      is one document (doc id = file stem). For .csv/.jsonl/datasets, each row's text is its own word stream
      and its windows keep the row's doc id.
-2. Context windows (`context_windows`, `word_stream_to_items`): the paper's "10-grams", each word plus the
-   preceding 10 words.
+2. Context windows (`word_stream_to_items`, on `qaemb_fast.texts.context_windows`): the paper's "10-grams",
+   each word plus the preceding 10 words.
 3. The real offline texts of DESIGN.md §3, installed without R (`fetch_offline_corpora`): Jane Austen's six
    novels (r-cran-janeaustenr), Moby Dick (r-cran-tokenizers) and the WordNet example sentences
    (wordnet-base). `build_default_corpus` mixes them into the default student's training corpus.
@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -39,6 +40,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from qaemb_fast.texts import TextFileError, context_windows
+from qaemb_fast.texts import read_text_file as _decode_text_file
 
 
 @dataclass(frozen=True)
@@ -57,30 +61,18 @@ class CorpusError(ValueError):
 # Context windows
 
 
-def context_windows(words, size: int = 10) -> list[str]:
-    """Each word plus the preceding `size` words, joined by spaces (the paper's 10-grams).
-
-    words: sequence of n strings -> list of n strings; window i = words[max(0, i - size) : i + 1], so the first
-    `size` windows are shorter (the start of a story has less context).
-    """
-    if size < 0:
-        raise CorpusError(f"window size must be >= 0, got {size}")
-    words = list(words)
-    return [" ".join(words[max(0, i - size) : i + 1]) for i in range(len(words))]
-
-
 def word_stream_to_items(words, doc_id: str, size: int = 10, stride: int = 1, offset: int = 0) -> list[CorpusItem]:
-    """Context windows ending at words offset, offset + stride, ... of one document, as CorpusItems.
+    """Context windows (`qaemb_fast.texts.context_windows`) ending at words offset, offset + stride, ... of one
+    document, as CorpusItems.
 
     stride > 1 keeps every stride-th window (fewer near-duplicate overlapping windows); offset = size keeps only
     full-length windows.
     """
-    if stride < 1:
-        raise CorpusError(f"stride must be >= 1, got {stride}")
-    words = list(words)
-    return [
-        CorpusItem(" ".join(words[max(0, i - size) : i + 1]), str(doc_id)) for i in range(offset, len(words), stride)
-    ]
+    try:
+        windows = context_windows(words, size, start=offset, step=stride)
+    except ValueError as e:
+        raise CorpusError(str(e)) from None
+    return [CorpusItem(w, str(doc_id)) for w in windows]
 
 
 def corpus_hash(items) -> str:
@@ -142,29 +134,40 @@ def _read_dir(path, text_field, doc_field, windows, stride):
     return items
 
 
+def read_text_file(path) -> str:
+    """The file as text (`qaemb_fast.texts.read_text_file`); not UTF-8 is a CorpusError naming the file and line."""
+    try:
+        return _decode_text_file(path)
+    except TextFileError as e:
+        raise CorpusError(str(e)) from None
+
+
+def read_texts(path, text_field: str = "text") -> list[str]:
+    """Only the texts of `read_corpus(path, text_field)`, in file order (what `qaemb-fast embed --input` reads)."""
+    return [it.text for it in read_corpus(path, text_field=text_field)]
+
+
 def _read_file(path, text_field, doc_field, windows, stride, prefix):
     suffix = path.suffix.lower()
     if suffix == ".txt":
         return _read_txt(path, windows, stride)
     if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            fields = reader.fieldnames or []
+        reader = csv.DictReader(io.StringIO(read_text_file(path), newline=""))
+        rows = list(reader)
+        fields = reader.fieldnames or []
         return _rows_to_items(rows, fields, text_field, doc_field, windows, stride, str(path), prefix)
     if suffix == ".jsonl":
         rows = []
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise CorpusError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-                if not isinstance(row, dict):
-                    raise CorpusError(f"{path}:{lineno}: expected a JSON object per line, got {type(row).__name__}")
-                rows.append(row)
+        for lineno, line in enumerate(read_text_file(path).split("\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise CorpusError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise CorpusError(f"{path}:{lineno}: expected a JSON object per line, got {type(row).__name__}")
+            rows.append(row)
         fields = list(dict.fromkeys(k for r in rows for k in r))
         return _rows_to_items(rows, fields, text_field, doc_field, windows, stride, str(path), prefix)
     raise CorpusError(
@@ -173,7 +176,7 @@ def _read_file(path, text_field, doc_field, windows, stride, prefix):
 
 
 def _read_txt(path, windows, stride):
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text_file(path).splitlines()
     stem = path.stem
     if windows is not None:
         words = " ".join(lines).split()
@@ -247,54 +250,69 @@ OFFLINE_PACKAGES = {
 }
 
 
+SYSTEM_ROOT = Path("/")  # where installed Debian packages are; the corpus cache is searched next
+
+
 def default_cache_dir() -> Path:
     """Where fetched corpora live: $QAEMB_FAST_CACHE/corpora, default ~/.cache/qaemb-fast/corpora."""
     root = os.environ.get("QAEMB_FAST_CACHE")
     return (Path(root) if root else Path.home() / ".cache" / "qaemb-fast") / "corpora"
 
 
-def _locate(name: str, cache_dir=None) -> Path | None:
-    """The root ('/' or the cache's unpack folder) under which corpus `name`'s files exist, or None."""
-    rel = OFFLINE_PACKAGES[name][1]
-    for root in (Path("/"), Path(cache_dir or default_cache_dir()) / "root"):
-        if (root / rel).exists():
+def _locate(marker: str, cache_dir=None) -> Path | None:
+    """The root ('/' or the cache's unpack folder) under which the file `marker` exists, or None."""
+    for root in (SYSTEM_ROOT, Path(cache_dir or default_cache_dir()) / "root"):
+        if (root / marker).exists():
             return root
     return None
+
+
+def debian_package_root(package: str, marker: str, cache_dir=None, quiet: bool = True) -> Path:
+    """The root under which a Debian package's file `marker` exists: '/' if the package is installed, else the
+    cache, where the .deb is downloaded on first use (`apt-get download PKG` into cache_dir/debs) and unpacked
+    (`dpkg-deb -x` into cache_dir/root): no root rights, no R. The one way this project fetches offline data."""
+    cache = Path(cache_dir or default_cache_dir())
+    root = _locate(marker, cache)
+    if root is not None:
+        return root
+    if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
+        raise CorpusError(
+            f"{marker} not found and apt-get/dpkg-deb are missing; install the Debian package {package} or unpack "
+            f"it into {cache / 'root'}"
+        )
+    debs = cache / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    _apt_download([package], debs, quiet)
+    found = sorted(debs.glob(f"{package}_*.deb"))
+    if not found:
+        raise CorpusError(f"apt-get download {package} produced no .deb in {debs}")
+    r = subprocess.run(["dpkg-deb", "-x", str(found[-1]), str(cache / "root")], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise CorpusError(f"dpkg-deb -x {found[-1]} failed:\n{r.stderr.strip()}")
+    if not (cache / "root" / marker).exists():
+        raise CorpusError(f"unpacking {found[-1]} did not give {marker}")
+    return cache / "root"
+
+
+def offline_corpus_root(name: str, cache_dir=None, fetch: bool = True) -> Path | None:
+    """The root under which offline corpus `name`'s files (OFFLINE_PACKAGES) are; fetched on first use unless
+    fetch=False (then None when they are not there). Every reader of the offline texts looks them up here."""
+    package, marker = OFFLINE_PACKAGES[name]
+    if not fetch:
+        return _locate(marker, cache_dir)
+    return debian_package_root(package, marker, cache_dir)
 
 
 def fetch_offline_corpora(cache_dir=None, names=None, quiet: bool = False) -> dict[str, Path]:
     """Make the offline texts available; return {name: file that proves it} for austen, mobydick, wordnet.
 
-    A no-op for texts already installed system-wide (e.g. /usr/share/wordnet) or already in the cache. Otherwise
-    `apt-get download PKG` into cache_dir/debs and `dpkg-deb -x` into cache_dir/root (no root rights or R needed;
-    `apt-get update` is run once if apt does not know the package yet).
+    A no-op for texts already installed system-wide (e.g. /usr/share/wordnet) or already in the cache; otherwise
+    see `debian_package_root`.
     """
-    cache = Path(cache_dir or default_cache_dir())
-    names = list(names or OFFLINE_PACKAGES)
-    missing = [n for n in names if _locate(n, cache) is None]
-    if missing:
-        if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
-            raise CorpusError(
-                f"corpora {missing} are not installed and apt-get/dpkg-deb are missing; install the Debian packages "
-                f"{[OFFLINE_PACKAGES[n][0] for n in missing]} or unpack them into {cache / 'root'}"
-            )
-        debs = cache / "debs"
-        debs.mkdir(parents=True, exist_ok=True)
-        pkgs = [OFFLINE_PACKAGES[n][0] for n in missing]
-        _apt_download(pkgs, debs, quiet)
-        for pkg in pkgs:
-            found = sorted(debs.glob(f"{pkg}_*.deb"))
-            if not found:
-                raise CorpusError(f"apt-get download {pkg} produced no .deb in {debs}")
-            r = subprocess.run(["dpkg-deb", "-x", str(found[-1]), str(cache / "root")], capture_output=True, text=True)
-            if r.returncode != 0:
-                raise CorpusError(f"dpkg-deb -x {found[-1]} failed:\n{r.stderr.strip()}")
     out = {}
-    for n in names:
-        root = _locate(n, cache)
-        if root is None:
-            raise CorpusError(f"corpus {n!r} still missing after fetching {OFFLINE_PACKAGES[n][0]}")
-        out[n] = root / OFFLINE_PACKAGES[n][1]
+    for n in list(names or OFFLINE_PACKAGES):
+        package, marker = OFFLINE_PACKAGES[n]
+        out[n] = debian_package_root(package, marker, cache_dir, quiet) / marker
         if not quiet:
             print(f"{n}: {out[n]}", file=sys.stderr)
     return out
@@ -312,14 +330,6 @@ def _apt_download(pkgs, dest, quiet):
         r = attempt()
     if r.returncode != 0:
         raise CorpusError(f"apt-get download {' '.join(pkgs)} failed:\n{r.stderr.strip()}")
-
-
-def _offline_root(name: str) -> Path:
-    root = _locate(name)
-    if root is None:  # fetch on first use, so `build_default_corpus()` just works
-        fetch_offline_corpora(names=[name], quiet=True)
-        root = _locate(name)
-    return root
 
 
 def read_r_lazyload(data_dir) -> dict:
@@ -390,7 +400,7 @@ def austen_chapters() -> tuple[tuple[str, tuple[str, ...]], ...]:
     Chapters are numbered 1.. in order within a book (Emma restarts its numbering each volume, so the printed
     number would not be unique). Front matter before the first chapter and notes after the end are dropped.
     """
-    root = _offline_root("austen")
+    root = offline_corpus_root("austen")
     books = read_r_lazyload(root / "usr/lib/R/site-library/janeaustenr/data")
     chapters = []
     for book in AUSTEN_BOOKS:
@@ -428,7 +438,7 @@ def moby_dick_chapters() -> tuple[tuple[str, tuple[str, ...]], ...]:
 
     The Gutenberg header/licence, the etymology/extracts front matter and the chapter titles are dropped.
     """
-    root = _offline_root("mobydick")
+    root = offline_corpus_root("mobydick")
     text = str(read_r_lazyload(root / "usr/lib/R/site-library/tokenizers/data")["mobydick"][0])
     chapters, current, lines = [], None, []
     for line in text.lstrip("\ufeff").splitlines():
@@ -456,7 +466,7 @@ _QUOTED = re.compile(r'"([^"]+)"')
 
 @lru_cache(maxsize=1)
 def _wordnet_examples(group: int) -> tuple[CorpusItem, ...]:
-    root = _offline_root("wordnet")
+    root = offline_corpus_root("wordnet")
     items, seen = [], set()
     for pos in WORDNET_POS:
         n_in_doc, doc = 0, 0

@@ -2,14 +2,20 @@
 
 Layout of the output folder (see distill/labelled_dataset.py for what readers see)::
 
-    OUT/provenance.json          teacher, prompt, dtype, questions + hash, corpus hash, chunk size
+    OUT/provenance.json          teacher (+ weights hash), prompt, dtype, questions + hash, corpus hash, chunk size
     OUT/parts/chunk-000042.npz   answers for unique texts [42*C, 43*C), written atomically (tmp file + rename),
                                  with the texts and the worker (device, batch size) that answered them
+    OUT/parts/chunk-000042.claim the run labelling chunk 42 now (pid, host); gone once the chunk file is written
     OUT/dataset/                 the final `datasets` dataset, written once every chunk exists
 
-Why it is kill-safe: a chunk file appears only complete (os.replace is atomic), so a killed job loses at most
+Why it is kill-safe: every file appears only complete (chunk files and provenance.json by temp file + os.replace,
+the dataset folder by temp folder + renames, provenance.json last), so a job killed at any moment loses at most
 the chunk it was working on, and a restart skips every chunk already on disk. Each chunk also stores its
 texts, which are checked against the corpus on merge, so a chunk can never be attached to the wrong rows.
+SIGINT and SIGTERM stop a job at once (`qaemb_fast.jobs.StopOnSignals`), keeping every finished chunk.
+
+Why two runs on one folder never label the same chunk: each claims a chunk before labelling it (ChunkClaims);
+claims of killed runs are taken over.
 
 Why sharding is exact: chunks are defined by the de-duplicated corpus alone; shard i of N takes the chunks
 k with k % N == i. Any set of workers (any N, even mixed over time) produces the same chunk files, so the merged
@@ -18,27 +24,40 @@ result equals an unsharded run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import socket
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from distill.labelled_dataset import (
+    ANSWERS,
+    DATASET_DIR,
     PROVENANCE_FILE,
+    TEXT,
     LabelledDatasetError,
+    load_labelled_dataset,
+    read_provenance,
     write_labelled_dataset,
 )
+from distill.offline_teachers import DEFAULT_TEACHER
+from qaemb_fast.answer_table import AnswerTable
+from qaemb_fast.jobs import StopOnSignals, atomic_write_json
 from qaemb_fast.questions import as_question_set
 
 PARTS_DIR = "parts"
 COPIED = "copied from --reuse"  # the worker of answers copied from another folder rather than asked
-# Fields that determine the answers: a resumed or parallel job must agree on all of them.
+# Fields that determine the answers: a resumed or parallel job must agree on all of them. "teacher" compares the
+# weights (TEACHER_HASH), not the name, so a teacher named by offline name, folder path or hub id is one teacher.
 IDENTITY_FIELDS = (
     "teacher",
+    "max_text_tokens",
     "prompt",
     "dtype",
     "yes_token_ids",
@@ -51,27 +70,37 @@ IDENTITY_FIELDS = (
 # A folder whose answers are reused (--reuse) must agree on every identity field except these, which describe
 # the corpus rather than how each text was answered.
 REUSE_MAY_DIFFER = ("corpus_hash", "num_unique_texts", "chunk_size")
+TEACHER_HASH = "teacher_weights_sha256"
+MERGE_CLAIM = "merge"
+# Seconds without a heartbeat after which a claim held on another machine counts as abandoned. A heartbeat is
+# written after every text, which takes seconds to ~2 minutes (109 questions on a slow CPU).
+CLAIM_TIMEOUT = 1800.0
 
 
 @dataclass
 class LabelConfig:
-    teacher: str = "qwen2.5-coder-1.5b-instruct"  # offline teacher name, hub id, folder or .gguf file
-    questions: str = "default"  # question-set file or "default"
-    corpus: str = "builtin:default"  # see distill.corpus.load_corpus_spec
-    out: str = "labels"
-    prompt: str = "default"  # "default", "paper", or a template with {text} and {question}
-    system: str | None = None
-    few_shot: str = "paper"  # "paper" (the paper's few-shot turns) or "none"
-    dtype: str = "auto"
-    device: str | None = None
-    num_shards: int = 1
-    shard_index: int = 0
-    chunk_size: int = 16  # unique texts per chunk file: the most work a kill can lose
-    batch_size: int = 16  # question suffixes per forward pass (sorted by length; bigger batches pad more)
+    """One labelling job. The `qaemb-fast label` options are generated from these fields and their comments."""
+
+    teacher: str = DEFAULT_TEACHER  # offline teacher name, HF hub id, local folder or .gguf file
+    questions: str = "default"  # question-set file (.json or .txt), or "default" for the packaged set
+    corpus: str = "builtin:default"  # texts: a .txt/.csv/.jsonl file, a saved `datasets` folder, or builtin:NAME[:N]
+    out: str = "labels"  # output folder (resumed if it exists)
+    prompt: str = "default"  # 'default', 'paper', or a template containing {text} then {question}
+    system: str | None = None  # system prompt (default: the chat template's own)
+    few_shot: str = field(default="paper", metadata={"choices": ("paper", "none")})  # answered example turns first
+    dtype: str = "auto"  # auto (bf16 where the hardware runs it natively, else fp32), bf16, fp16 or fp32
+    device: str | None = None  # cpu, cuda, cuda:1 ... (default: cuda if available)
+    num_shards: int = 1  # total number of workers
+    shard_index: int = 0  # this worker's index in [0, num-shards)
+    chunk_size: int = 16  # texts per resumable chunk file: the most work a kill can lose
+    batch_size: int = 16  # questions per forward pass (sorted by length; bigger batches pad more)
+    max_text_tokens: int | None = None  # most tokens of a text the teacher reads (default: what fits its context)
     max_chunks: int | None = None  # stop after this many new chunks (for time-boxed runs)
-    merge: bool = True  # write OUT/dataset when every chunk is done
-    reuse: tuple[str, ...] = ()  # other output folders (same teacher setup) whose answers are copied, not re-asked
-    progress: bool = True
+    merge: bool = True  # write OUT/dataset when this run completes the corpus (--no-merge: only chunk files)
+    reuse: tuple[str, ...] = field(
+        default=(), metadata={"metavar": "DIR"}
+    )  # earlier output folders (same teacher setup) whose answers are copied
+    progress: bool = True  # show a progress bar
 
 
 def unique_texts(texts) -> tuple[list[str], np.ndarray]:
@@ -95,30 +124,213 @@ def shard_chunks(num_chunks: int, num_shards: int, shard_index: int) -> list[int
     return [k for k in range(num_chunks) if k % num_shards == shard_index]
 
 
+def teacher_aliases(name) -> set[str]:
+    """The names one teacher goes by: as given, and the folder it resolves to (an offline teacher's prepared
+    folder, or a local path), so that a name and a path to the same folder match."""
+    from distill.offline_teachers import OFFLINE_TEACHERS, teacher_folder
+
+    if not name:
+        return set()
+    path = teacher_folder(name) if name in OFFLINE_TEACHERS else Path(name)
+    return {str(name)} | ({str(path.resolve())} if path.exists() else set())
+
+
+def same_teacher(old: dict, new: dict) -> bool:
+    """Two provenances name the same teacher: same weights hash; or, for folders labelled before the hash was
+    recorded, the same name or names that resolve to the same folder."""
+    if old.get(TEACHER_HASH) and new.get(TEACHER_HASH):
+        return old[TEACHER_HASH] == new[TEACHER_HASH]
+    return bool(teacher_aliases(old.get("teacher")) & teacher_aliases(new.get("teacher")))
+
+
 def setup_differences(old: dict, new: dict, ignore=()) -> list[str]:
     """The identity fields (see IDENTITY_FIELDS) on which two labelling setups disagree."""
-    return [f for f in IDENTITY_FIELDS if f not in ignore and old.get(f) != new.get(f)]
+    return [
+        f
+        for f in IDENTITY_FIELDS
+        if f not in ignore and (not same_teacher(old, new) if f == "teacher" else old.get(f) != new.get(f))
+    ]
+
+
+def _describe(provenance: dict, f: str) -> str:
+    if f == "teacher" and provenance.get(TEACHER_HASH):
+        return f"{provenance.get(f)!r} (weights {provenance[TEACHER_HASH][:19]}…)"
+    return repr(provenance.get(f))
 
 
 def check_or_write_provenance(out: Path, provenance: dict) -> None:
-    """First run writes provenance.json; later runs (resume, other shards) must match it field by field."""
+    """First run writes provenance.json; later runs (resume, other shards) must match it field by field.
+
+    A folder labelled before the teacher's weights hash was recorded gets it added on its first resume by the same
+    teacher, so from then on the teacher is recognised by its weights whatever it is called."""
     path = out / PROVENANCE_FILE
     provenance = json.loads(json.dumps(provenance))  # compare as stored: tuples become lists
     if path.exists():
-        old = json.loads(path.read_text())
+        old = read_provenance(out)
         diffs = setup_differences(old, provenance)
         if diffs:
-            lines = [f"  {f}: on disk {old.get(f)!r}, now {provenance.get(f)!r}" for f in diffs]
+            lines = [f"  {f}: on disk {_describe(old, f)}, now {_describe(provenance, f)}" for f in diffs]
             raise LabelledDatasetError(
                 f"{out} holds labels from a different setup; refusing to mix them:\n"
                 + "\n".join(lines)
                 + "\nUse another --out folder, or the original settings to resume."
             )
+        if not old.get(TEACHER_HASH) and provenance.get(TEACHER_HASH):
+            atomic_write_json(path, dict(old, **{TEACHER_HASH: provenance[TEACHER_HASH]}))
         return
     out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(dict(provenance, complete=False), indent=1, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, dict(provenance, complete=False))
+
+
+def _pid_alive(pid) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there; rely on the heartbeat timeout
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError, TypeError):
+        return True  # exists but not ours (EPERM), or unreadable: do not take it over
+    return True
+
+
+class ChunkClaims:
+    """Which run works on which chunk, so that runs sharing an output folder never label the same chunk twice.
+
+    A claim is a file parts/NAME.claim holding the claimer's pid, host and a token. It appears complete or not at
+    all (a finished temp file hard-linked into place, which fails if the claim exists), is touched after every text
+    (a heartbeat), and is removed once the chunk file has landed. A claim is abandoned, and taken over, when its
+    process is gone (same host), or when another host's claim has had no heartbeat for CLAIM_TIMEOUT seconds; the
+    take-over happens under a lock file, so two runs never both take over one claim. One run per process.
+    """
+
+    def __init__(self, parts: Path):
+        self.parts = Path(parts)
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.held: dict[str, str] = {}  # name -> token
+
+    def path(self, name: str) -> Path:
+        return self.parts / f"{name}.claim"
+
+    def claim(self, name: str) -> bool:
+        """Claim `name` (a chunk's file stem, or MERGE_CLAIM); False if a live run holds it."""
+        self.parts.mkdir(parents=True, exist_ok=True)
+        if self._create(name):
+            return True
+        with self._lock():
+            holder = self.holder(name)
+            if holder is not None and not self._abandoned(name, holder):
+                return False
+            self.path(name).unlink(missing_ok=True)
+        return self._create(name)
+
+    def holder(self, name: str) -> dict | None:
+        """The claim's content, {} if unreadable, None if there is no claim."""
+        try:
+            return json.loads(self.path(name).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}
+
+    def heartbeat(self, name: str) -> None:
+        if name in self.held:
+            with contextlib.suppress(FileNotFoundError):  # taken over after a timeout: the work is the same
+                os.utime(self.path(name))
+
+    def release(self, name: str) -> None:
+        token = self.held.get(name)
+        if token is not None and (self.holder(name) or {}).get("token") == token:
+            self.path(name).unlink(missing_ok=True)
+        self.held.pop(name, None)  # only now: a signal during the unlink leaves it to release_all
+
+    def release_all(self) -> None:
+        for name in list(self.held):
+            self.release(name)
+
+    def _create(self, name: str) -> bool:
+        token = uuid.uuid4().hex
+        info = {"pid": self.pid, "host": self.host, "time": time.time(), "token": token}
+        tmp = self.parts / f".{name}.claim.tmp{self.pid}"
+        tmp.write_text(json.dumps(info))
+        try:
+            os.link(tmp, self.path(name))
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: an exclusive create (a kill here may leave it empty)
+            try:
+                fd = os.open(self.path(name), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(info))
+        finally:
+            tmp.unlink(missing_ok=True)
+        self.held[name] = token
+        return True
+
+    def _abandoned(self, name: str, holder: dict) -> bool:
+        if holder.get("host") == self.host and "pid" in holder:
+            if holder["pid"] == self.pid:
+                return name not in self.held  # left by an earlier, interrupted run in this process
+            return not _pid_alive(holder["pid"])
+        try:
+            age = time.time() - self.path(name).stat().st_mtime
+        except FileNotFoundError:
+            return True
+        return age > (CLAIM_TIMEOUT if holder else 60.0)  # unreadable: only an interrupted exclusive create
+
+    def _lock(self):
+        return _FileLock(self.parts / ".claims.lock")
+
+
+class _FileLock:
+    """An exclusive lock on a file (fcntl.flock); where flock does not exist, no lock (claims stay exclusive, only
+    the take-over of abandoned claims is then unguarded)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        self.f = open(self.path, "a")
+        try:
+            import fcntl
+
+            fcntl.flock(self.f, fcntl.LOCK_EX)
+        except ImportError:
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()  # closing releases the lock
+        return False
+
+
+def remove_leftovers(out: Path) -> None:
+    """What killed runs on this machine left behind: chunk and claim temp files, dataset temp folders, and claims
+    of chunks that were written before their claim was released. Called while holding the merge claim with every
+    chunk done, when no other run writes in the folder."""
+    import re
+    import shutil
+
+    def dead(pid) -> bool:
+        return pid == os.getpid() or not _pid_alive(pid)
+
+    candidates = [
+        *(out / PARTS_DIR).glob(".*"),
+        *out.glob(f"{DATASET_DIR}.tmp*"),
+        *out.glob(".*.tmp*"),
+        *out.glob(".*.old*"),
+    ]
+    for path in candidates:
+        m = re.search(r"\.(?:tmp|old)(\d+)", path.name)
+        if m and dead(int(m.group(1))):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    claims = ChunkClaims(out / PARTS_DIR)
+    for path in (out / PARTS_DIR).glob("chunk-*.claim"):
+        holder = claims.holder(path.stem)
+        if path.with_suffix(".npz").exists() and holder and holder.get("host") == claims.host and dead(holder["pid"]):
+            path.unlink(missing_ok=True)
 
 
 def describe_worker(device, batch_size: int) -> str:
@@ -183,14 +395,24 @@ def read_chunk(out: Path, k: int, expected_texts: list[str] | None = None) -> tu
     return answers, worker
 
 
-def answers_by_text(folder) -> dict[str, np.ndarray]:
-    """text -> answers from the chunk files of a labelling folder, finished or not."""
-    table: dict[str, np.ndarray] = {}
-    for path in sorted((Path(folder) / PARTS_DIR).glob("chunk-*.npz")):
-        texts, rows, _ = read_chunk_file(path)
-        for text, answers in zip(texts, rows):
-            table.setdefault(text, answers)
-    return table
+def answers_by_text(folder) -> AnswerTable:
+    """The teacher's answers in a labelling folder as a text -> answers table (`qaemb_fast.AnswerTable`, with the
+    questions and the teacher's name): from the chunk files, so an unfinished job counts, or from the merged
+    dataset of a folder that has no chunk files (`--export-partial`, `questions subset-labels`)."""
+    folder = Path(folder)
+    provenance = read_provenance(folder)
+    chunks = sorted((folder / PARTS_DIR).glob("chunk-*.npz"))
+    if chunks:
+        texts, rows = [], []
+        for path in chunks:
+            chunk_texts, answers, _ = read_chunk_file(path)
+            texts += chunk_texts
+            rows.append(answers)
+        answers = np.concatenate(rows)
+    else:
+        ds, provenance, _ = load_labelled_dataset(folder)
+        texts, answers = list(ds[TEXT]), np.asarray(ds[ANSWERS], dtype=np.float32)
+    return AnswerTable(texts, answers, provenance["questions"], name=provenance.get("teacher", "teacher"))
 
 
 def reusable_answers(folders, provenance: dict) -> dict[str, np.ndarray]:
@@ -205,7 +427,7 @@ def reusable_answers(folders, provenance: dict) -> dict[str, np.ndarray]:
         folder = Path(folder)
         if not (folder / PROVENANCE_FILE).exists():
             raise LabelledDatasetError(f"--reuse {folder}: no {PROVENANCE_FILE} (not a `qaemb-fast label` folder)")
-        old = json.loads((folder / PROVENANCE_FILE).read_text())
+        old = read_provenance(folder)
         diffs = setup_differences(old, provenance, ignore=REUSE_MAY_DIFFER)
         if diffs:
             raise LabelledDatasetError(f"--reuse {folder}: labelled with another setup ({', '.join(diffs)} differ)")
@@ -239,7 +461,16 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
     if teacher is None:
         prompt = PromptConfig(template=config.prompt, system=config.system, few_shot=config.few_shot)
         teacher = Teacher.from_pretrained(
-            config.teacher, questions=question_set, prompt=prompt, dtype=config.dtype, device=config.device
+            config.teacher,
+            questions=question_set,
+            prompt=prompt,
+            dtype=config.dtype,
+            device=config.device,
+            max_text_tokens=config.max_text_tokens,
+        )
+    if config.max_text_tokens != teacher.max_text_tokens:
+        raise ValueError(
+            f"max_text_tokens: the job says {config.max_text_tokens}, the teacher {teacher.max_text_tokens}"
         )
     if list(teacher.questions) != list(question_set.questions):
         raise ValueError("the teacher was built for other questions than the job's question set")
@@ -263,8 +494,9 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
         return sum(min(config.chunk_size, len(unique) - k * config.chunk_size) for k in chunks) * n_q
 
     done_pairs, total_pairs = pairs(set(mine) - set(todo)), pairs(mine)
-    if config.max_chunks is not None:
-        todo = todo[: config.max_chunks]
+    # Say once, before hours of work, how many texts the teacher will read only the beginning of.
+    to_ask = [t for k in todo for t in unique[k * config.chunk_size : (k + 1) * config.chunk_size] if t not in reused]
+    teacher.warn_truncated(to_ask, question_set.questions)
     bar = tqdm(
         total=total_pairs,
         initial=done_pairs,
@@ -273,32 +505,75 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
         disable=not config.progress,
         smoothing=0.05,
     )
-    start, n_reused = time.time(), 0
+    start, n_reused, done, busy = time.time(), 0, [], []
     worker = describe_worker(teacher.device, config.batch_size)
-    for k in todo:
-        chunk_texts = unique[k * config.chunk_size : (k + 1) * config.chunk_size]
-        answers, copied = [], 0
-        for text in chunk_texts:
-            if text in reused:
-                answers.append(reused[text])
-                copied += 1
-            else:
-                answers.append(teacher.answer_text(text, question_set.questions, config.batch_size))
-            bar.update(n_q)  # per text, so a slow teacher still shows progress within a chunk
-        n_reused += copied
-        chunk_worker = (
-            worker if not copied else COPIED if copied == len(chunk_texts) else f"{worker}, some texts {COPIED}"
-        )
-        write_chunk(out, k, chunk_texts, np.stack(answers), chunk_worker)
-    bar.close()
-    if todo and config.progress:
-        n_pairs, seconds = pairs(todo) - n_reused * n_q, time.time() - start
-        print(f"labelled {n_pairs} pairs in {seconds:.0f} s ({n_pairs / seconds:.1f} pairs/s)", end="")
-        print(f"; copied {n_reused} texts' answers from --reuse" if reused else "")
-
-    if config.merge and all(chunk_path(out, k).exists() for k in range(num_chunks)):
-        merge_labels(out, items)
+    claims = ChunkClaims(out / PARTS_DIR)
+    # SIGINT / SIGTERM stop the job at once, keeping every chunk already written (the one in progress is lost);
+    # the claims of this run are released on the way out, and Interrupted (a KeyboardInterrupt) propagates.
+    with StopOnSignals() as stop:
+        try:
+            for k in todo:
+                if config.max_chunks is not None and len(done) >= config.max_chunks:
+                    break
+                name = chunk_path(out, k).stem
+                if chunk_path(out, k).exists():
+                    continue  # written by another run since this one started
+                if not claims.claim(name):
+                    busy.append(k)  # another live run is labelling it
+                    continue
+                if chunk_path(out, k).exists():  # finished by another run between our check and our claim
+                    claims.release(name)
+                    continue
+                chunk_texts = unique[k * config.chunk_size : (k + 1) * config.chunk_size]
+                answers, copied = [], 0
+                for text in chunk_texts:
+                    if text in reused:
+                        answers.append(reused[text])
+                        copied += 1
+                    else:
+                        answers.append(teacher.answer_text(text, question_set.questions, config.batch_size))
+                    stop.check()
+                    claims.heartbeat(name)
+                    bar.update(n_q)  # per text, so a slow teacher still shows progress within a chunk
+                n_reused += copied
+                chunk_worker = (
+                    worker if not copied else COPIED if copied == len(chunk_texts) else f"{worker}, some texts {COPIED}"
+                )
+                write_chunk(out, k, chunk_texts, np.stack(answers), chunk_worker)
+                claims.release(name)
+                done.append(k)
+                stop.check()
+            bar.close()
+            if done and config.progress:
+                n_pairs, seconds = pairs(done) - n_reused * n_q, time.time() - start
+                print(f"labelled {n_pairs} pairs in {seconds:.0f} s ({n_pairs / seconds:.1f} pairs/s)", end="")
+                print(f"; copied {n_reused} texts' answers from --reuse" if reused else "")
+            still = [k for k in busy if not chunk_path(out, k).exists()]
+            if still:
+                print(
+                    f"{len(still)} chunk(s) are being labelled by another run on this folder (e.g. chunk {still[0]}: "
+                    f"{claims.holder(chunk_path(out, still[0]).stem)}); the last run to finish writes the dataset"
+                )
+            if config.merge and all(chunk_path(out, k).exists() for k in range(num_chunks)):
+                if claims.claim(MERGE_CLAIM):
+                    remove_leftovers(out)
+                    if not already_merged(out, len(texts)):
+                        merge_labels(out, items)
+                    stop.check()
+                else:
+                    print(f"another run is writing the dataset of {out} ({claims.holder(MERGE_CLAIM)})")
+        finally:
+            bar.close()
+            claims.release_all()
     return out
+
+
+def already_merged(out: Path, num_texts: int) -> bool:
+    """OUT/dataset is complete: written by a merge that finished (the provenance is written last)."""
+    if not (out / DATASET_DIR).is_dir():
+        return False
+    prov = read_provenance(out)
+    return prov.get("complete") is True and prov.get("num_rows") == num_texts and "labelled_by" in prov
 
 
 def merge_labels(out, items, allow_partial: bool = False, into=None) -> Path:
@@ -309,7 +584,7 @@ def merge_labels(out, items, allow_partial: bool = False, into=None) -> Path:
     from distill.corpus import corpus_hash
 
     out = Path(out)
-    provenance = json.loads((out / PROVENANCE_FILE).read_text())
+    provenance = read_provenance(out)
     if provenance["corpus_hash"] != corpus_hash(items):
         raise LabelledDatasetError(f"{out} was labelled from another corpus (hash mismatch)")
     texts = [it.text for it in items]

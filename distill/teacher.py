@@ -17,14 +17,17 @@ to check the fast path.
 from __future__ import annotations
 
 import copy
+import inspect
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from qaemb_fast.embedder import check_texts, cpu_supports_bf16
+from qaemb_fast.device import resolve_dtype
+from qaemb_fast.embedder import check_texts, warn_truncated
 from qaemb_fast.questions import QuestionSet, as_question_set
+from qaemb_fast.student import tensors_sha256
 
 TEXT_SLOT, QUESTION_SLOT = "{text}", "{question}"
 
@@ -84,32 +87,37 @@ class PromptConfig:
             raise TeacherError("the prompt template must put {text} before {question}, so the text can be cached")
 
 
-def resolve_dtype(dtype, device: torch.device) -> torch.dtype:
-    """'auto' -> bf16 where the hardware runs it fast, else fp32 (fp16 on GPUs without bf16)."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype != "auto":
-        return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(dtype) or getattr(
-            torch, dtype
-        )
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu":
-        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
-    return torch.float32
-
-
 class Teacher:
     """A causal LM that answers yes/no questions. Use `Teacher.from_pretrained(...)`.
 
     encode(texts, questions=...) -> (n_texts, n_questions) float32 P(yes)/(P(yes)+P(no)).
+
+    max_text_tokens: the most tokens of a text the prompt holds (None: whatever fits the model's context next to
+    the prompt and the longest question). Longer texts are cut to their beginning, with a `TruncationWarning` per
+    `encode` call saying how many. source: the folder or file the weights were loaded from (from_pretrained).
     """
 
-    def __init__(self, model, tokenizer, questions="default", prompt: PromptConfig | None = None, name: str = ""):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        questions="default",
+        prompt: PromptConfig | None = None,
+        name: str = "",
+        max_text_tokens: int | None = None,
+        source: str | None = None,
+    ):
+        if max_text_tokens is not None and (
+            isinstance(max_text_tokens, bool) or not isinstance(max_text_tokens, int) or max_text_tokens < 1
+        ):
+            raise TeacherError(f"max_text_tokens must be a positive integer or None, not {max_text_tokens!r}")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.prompt = prompt or PromptConfig()
         self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
+        self.source = source
+        self.max_text_tokens = max_text_tokens
+        self._weights_sha256 = None
         self.question_set = as_question_set(questions)
         self.yes_ids, self.no_ids = yes_no_token_ids(tokenizer)
         self._prefix_template, self._suffix_template = split_prompt(tokenizer, self.prompt)
@@ -122,7 +130,13 @@ class Teacher:
     # -- construction --------------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(
-        cls, name_or_path, questions="default", prompt: PromptConfig | str | None = None, dtype="auto", device=None
+        cls,
+        name_or_path,
+        questions="default",
+        prompt: PromptConfig | str | None = None,
+        dtype="auto",
+        device=None,
+        max_text_tokens: int | None = None,
     ) -> Teacher:
         """Load a teacher from a hub id, a local folder, a .gguf file, or an offline teacher name
         (see `qaemb-fast teacher list`)."""
@@ -132,7 +146,7 @@ class Teacher:
 
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         torch_dtype = resolve_dtype(dtype, device)
-        path = resolve_teacher_path(str(name_or_path))
+        path = source = resolve_teacher_path(str(name_or_path))
         kwargs = {}
         if path.endswith(".gguf"):
             kwargs["gguf_file"] = Path(path).name
@@ -141,7 +155,15 @@ class Teacher:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs).to(device)
         if isinstance(prompt, str):
             prompt = PromptConfig(template=prompt)
-        return cls(model, tokenizer, questions=questions, prompt=prompt, name=str(name_or_path))
+        return cls(
+            model,
+            tokenizer,
+            questions=questions,
+            prompt=prompt,
+            name=str(name_or_path),
+            max_text_tokens=max_text_tokens,
+            source=source,
+        )
 
     @property
     def questions(self) -> list[str]:
@@ -155,10 +177,19 @@ class Teacher:
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 
+    def weights_sha256(self) -> str:
+        """sha256 of the weights as run (names, dtypes, shapes, bytes): the teacher's identity, whatever it was
+        called (an offline name, a folder path, a hub id). Computed once (seconds for a 1.5B model)."""
+        if self._weights_sha256 is None:
+            self._weights_sha256 = tensors_sha256(self.model.state_dict())
+        return self._weights_sha256
+
     def provenance(self) -> dict:
         """What determines the answers: stored with every labelled dataset, compared on resume."""
         return {
             "teacher": self.name,
+            "teacher_weights_sha256": self.weights_sha256(),
+            "max_text_tokens": self.max_text_tokens,
             "teacher_model_type": self.model.config.model_type,
             "prompt": asdict(self.prompt),
             "dtype": str(self.dtype).replace("torch.", ""),
@@ -172,8 +203,47 @@ class Teacher:
             self._head_ids = self.tokenizer.encode(self._head_template, add_special_tokens=False)
         return self._head_ids
 
-    def text_ids(self, text: str) -> list[int]:
-        return self.tokenizer.encode(self._text_template.replace(TEXT_SLOT, text), add_special_tokens=False)
+    def text_ids(self, text: str, limit: int | None = None) -> list[int]:
+        """The text's part of the prompt (the text and the template around it up to the question); with `limit`,
+        at most that many tokens: the text is cut, the template's tail after it kept."""
+        ids = self.tokenizer.encode(self._text_template.replace(TEXT_SLOT, text), add_special_tokens=False)
+        if limit is None or len(ids) <= limit:
+            return ids
+        before, after = self._text_template.split(TEXT_SLOT)
+        tail = self.tokenizer.encode(after, add_special_tokens=False) if after else []
+        if limit <= len(tail):
+            raise TeacherError(
+                f"a text limit of {limit} tokens leaves no room for the text (the template needs {len(tail)})"
+            )
+        return self.tokenizer.encode(before + text, add_special_tokens=False)[: limit - len(tail)] + tail
+
+    def text_token_limit(self, questions=None) -> int | None:
+        """The most tokens a text's part of the prompt may take: max_text_tokens, and what fits the model's context
+        (max_position_embeddings) next to the prompt head and the longest of `questions` (default: all)."""
+        limits = [self.max_text_tokens] if self.max_text_tokens else []
+        context = getattr(self.model.config, "max_position_embeddings", None)
+        if context:
+            questions = self.questions if questions is None else questions
+            room = context - len(self.head_ids()) - max(len(self.suffix_ids(q)) for q in questions)
+            if room < 1:
+                raise TeacherError(f"the prompt and the questions alone fill the teacher's {context}-token context")
+            limits.append(room)
+        return min(limits) if limits else None
+
+    def num_truncated(self, texts, questions=None) -> int:
+        """How many of `texts` are longer than `text_token_limit(questions)` (and so are cut when answered)."""
+        limit = self.text_token_limit(questions)
+        return 0 if limit is None else sum(len(self.text_ids(t)) > limit for t in texts)
+
+    def warn_truncated(self, texts, questions=None) -> None:
+        """One `TruncationWarning` for the texts of a call that will be cut, with their count."""
+        warn_truncated(
+            self.num_truncated(texts, questions),
+            len(texts),
+            self.text_token_limit(questions),
+            "teacher",
+            "raise max_text_tokens (up to what the model's context holds) or split them",
+        )
 
     def prefix_ids(self, text: str) -> list[int]:
         return self.head_ids() + self.text_ids(text)
@@ -222,6 +292,7 @@ class Teacher:
         selected = [self.question_set[i] for i in idx]
         if show_progress_bar is None:
             show_progress_bar = len(texts) * len(selected) >= 2000
+        self.warn_truncated(texts, selected)
         out = np.empty((len(texts), len(selected)), dtype=np.float32)
         bar = tqdm(total=len(texts) * len(selected), unit="pair", disable=not show_progress_bar, desc="teacher")
         for i, text in enumerate(texts):
@@ -241,19 +312,20 @@ class Teacher:
         body = self.model.get_decoder()
         head = self.model.get_output_embeddings()
         device = self.device
+        cache_arg = cache_argument(body)
         if self._head_cache is None:
             self._head_cache = DynamicCache(config=self.model.config)
             body(
                 input_ids=torch.tensor([self.head_ids()], device=device),
-                past_key_values=self._head_cache,
                 use_cache=True,
+                **{cache_arg: self._head_cache},
             )
         n_head = self._head_cache.get_seq_length()
         prefix_cache = copy.deepcopy(self._head_cache)
-        text_ids = torch.tensor([self.text_ids(text)], device=device)
+        text_ids = torch.tensor([self.text_ids(text, self.text_token_limit(questions))], device=device)
         n_prefix = n_head + text_ids.shape[1]
         positions = torch.arange(n_head, n_prefix, device=device)[None]
-        body(input_ids=text_ids, position_ids=positions, past_key_values=prefix_cache, use_cache=True)
+        body(input_ids=text_ids, position_ids=positions, use_cache=True, **{cache_arg: prefix_cache})
 
         # Sort questions by suffix length so each batch pads little; restore order at the end.
         suffixes = [self.suffix_ids(q) for q in questions]
@@ -275,7 +347,7 @@ class Teacher:
             cache.batch_repeat_interleave(len(rows))
             positions = torch.arange(n_prefix, n_prefix + width, device=device).expand(len(rows), -1)
             hidden = body(
-                input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
+                input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **{cache_arg: cache}
             ).last_hidden_state
             last = hidden[torch.arange(len(rows), device=device), lengths - 1]
             answers[rows] = self.yes_probability(head(last))
@@ -308,6 +380,12 @@ class Teacher:
                 logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[:, -1]
                 out[i, k] = self.yes_probability(logits)[0]
         return out
+
+
+def cache_argument(decoder) -> str:
+    """The keyword under which `decoder.forward` takes a KV cache: `cache` in transformers >= 5.24 (where
+    `past_key_values` is deprecated, to be removed in 5.40), `past_key_values` in the older versions we support."""
+    return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
 
 
 def yes_no_token_ids(tokenizer) -> tuple[list[int], list[int]]:

@@ -13,17 +13,33 @@ from __future__ import annotations
 import numbers
 import os
 import sys
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from qaemb_fast.device import PRECISIONS, resolve_dtype
 from qaemb_fast.questions import QuestionSet
 from qaemb_fast.student import StudentModel
 
 DEFAULT_CHECKPOINT_ENV = "QAEMB_FAST_DEFAULT_CHECKPOINT"
-PRECISIONS = ("auto", "bf16", "fp32")
+
+
+class TruncationWarning(UserWarning):
+    """Some texts were longer than a model's token limit and only their beginning was read (student or teacher)."""
+
+
+def warn_truncated(n: int, total: int, limit: int, who: str, how: str) -> None:
+    """One warning per call, with the count: a cut text is answered from its beginning only, silently otherwise."""
+    if n:
+        warnings.warn(
+            f"{n} of {total} texts are longer than the {who}'s limit of {limit} tokens and were cut to it (only "
+            f"their beginning is answered); {how}",
+            TruncationWarning,
+            stacklevel=3,
+        )
 
 
 def default_checkpoint_path() -> Path:
@@ -43,16 +59,6 @@ def default_checkpoint_path() -> Path:
             "or pass the path of a checkpoint folder written by `qaemb-fast train`."
         )
     return path
-
-
-def cpu_supports_bf16() -> bool:
-    """True where the CPU has native bf16 matmuls (AVX512_BF16 or AMX); elsewhere bf16 is emulated and slower."""
-    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
-        fn = getattr(torch.cpu, probe, None)
-        if fn is not None and fn():
-            return True
-    capability = str(torch.backends.cpu.get_cpu_capability()).upper()
-    return "AMX" in capability or "BF16" in capability
 
 
 def check_texts(texts) -> list[str]:
@@ -76,23 +82,29 @@ class QAEmbedder:
 
     model: a StudentModel (with its tokenizer). device: where to run (default: where the model is).
     precision: "auto" = bf16 autocast on CUDA and on CPUs with native bf16, else fp32; "bf16"; "fp32" (exact).
+    max_length: tokens read per text (default: the checkpoint's, the length it was trained on; at most the
+    backbone's positions). Longer texts are cut, with a `TruncationWarning` per `encode` call saying how many.
     """
 
-    def __init__(self, model: StudentModel, device=None, precision: str = "auto"):
+    def __init__(self, model: StudentModel, device=None, precision: str = "auto", max_length: int | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         if model.tokenizer is None:
             raise ValueError("the student model has no tokenizer")
         self.model = model.eval()
         self.precision = precision
+        model.check_max_length(max_length)
+        self.max_length = max_length  # None: the checkpoint's
         if device is not None:
             self.model.to(device)
 
     @classmethod
-    def from_pretrained(cls, path=None, device=None, precision: str = "auto") -> QAEmbedder:
+    def from_pretrained(
+        cls, path=None, device=None, precision: str = "auto", max_length: int | None = None
+    ) -> QAEmbedder:
         """Load a student checkpoint folder (strictly, offline). path None = the shipped default student."""
         path = default_checkpoint_path() if path is None else Path(path)
-        return cls(StudentModel.from_pretrained(path), device=device, precision=precision)
+        return cls(StudentModel.from_pretrained(path), device=device, precision=precision, max_length=max_length)
 
     def save_pretrained(self, path, dtype=torch.bfloat16) -> Path:
         return self.model.save_pretrained(path, dtype=dtype)
@@ -118,14 +130,12 @@ class QAEmbedder:
 
     def _autocast(self):
         device = self.device
-        if self.precision == "fp32" or next(self.model.parameters()).dtype != torch.float32:
-            return nullcontext()  # exact fp32, or weights already in low precision
-        if device.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            return torch.autocast("cuda", dtype=dtype)
-        if device.type == "cpu" and (self.precision == "bf16" or cpu_supports_bf16()):
-            return torch.autocast("cpu", dtype=torch.bfloat16)
-        return nullcontext()
+        if next(self.model.parameters()).dtype != torch.float32:
+            return nullcontext()  # weights already in low precision
+        dtype = resolve_dtype(self.precision, device)
+        if dtype == torch.float32 or device.type not in ("cuda", "cpu"):
+            return nullcontext()  # exact fp32 (asked for, or "auto" on hardware without fast bf16)
+        return torch.autocast(device.type, dtype=dtype)
 
     def encode(
         self,
@@ -169,14 +179,21 @@ class QAEmbedder:
         if show_progress_bar is None:
             show_progress_bar = len(starts) > 8 and sys.stderr.isatty()
         out = torch.empty((len(texts), self.model.num_questions if idx is None else len(idx)), dtype=torch.float32)
+        n_truncated = 0
         with torch.inference_mode(), self._autocast():
             for start in tqdm(starts, desc="encode", unit="batch", disable=not show_progress_bar):
                 rows = order[start : start + batch_size]
-                batch = self.model.tokenize([texts[i] for i in rows])
+                batch_texts = [texts[i] for i in rows]
+                batch = self.model.tokenize(batch_texts, self.max_length)
+                n_truncated += self.model.num_truncated(batch_texts, batch, self.max_length)
                 logits = self.model(**{k: v.to(device) for k, v in batch.items()}).float()
                 if idx is not None:
                     logits = logits[:, idx]
                 out[torch.as_tensor(rows)] = torch.sigmoid(logits).cpu()
+        limit = self.max_length or self.model.config.max_length
+        warn_truncated(
+            n_truncated, len(texts), limit, "student", "raise max_length (QAEmbedder(max_length=N)) or split them"
+        )
         if output == "binary":
             out = (out > 0.5).float()
         if single:

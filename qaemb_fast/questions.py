@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from qaemb_fast.texts import read_text_file
+
 DEFAULT_QUESTIONS_PATH = Path(__file__).parent / "data" / "default_questions.json"
 
 
@@ -111,10 +113,10 @@ class QuestionSet:
         if not path.exists():
             raise FileNotFoundError(f"question set not found: {path}")
         if path.suffix == ".txt":
-            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+            lines = [line.strip() for line in read_text_file(path).splitlines()]
             return cls(questions=[line for line in lines if line], name=path.stem)
         try:
-            d = json.loads(path.read_text(encoding="utf-8"))
+            d = json.loads(read_text_file(path))
         except json.JSONDecodeError as e:
             raise QuestionSetError(f"{path}: not valid JSON ({e})") from e
         if isinstance(d, list):

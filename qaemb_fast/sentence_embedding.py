@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from qaemb_fast.embedder import check_texts
+from qaemb_fast.student import default_backbone_path, mean_pool
 
 
 class SentenceEmbedder:
@@ -22,8 +23,6 @@ class SentenceEmbedder:
 
     def __init__(self, path=None, max_length: int = 256, device: str = "cpu"):
         from transformers import AutoModel, AutoTokenizer
-
-        from qaemb_fast.student import default_backbone_path
 
         path = str(path or default_backbone_path())
         self.name = path
@@ -53,8 +52,6 @@ class SentenceEmbedder:
                 max_length=self.max_length,
                 return_tensors="pt",
             ).to(device)
-            hidden = self.model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).float()
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+            pooled = mean_pool(self.model(**enc).last_hidden_state, enc["attention_mask"])
             out[rows] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
         return out

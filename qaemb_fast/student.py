@@ -6,14 +6,17 @@ sigmoid(logit k) is the student's P(yes) for question k. A checkpoint is a self-
 
     DIR/
       config.json         # questions + hash, backbone config, pooling, max_length, teacher provenance, metrics,
-                          # and the dtype + sha256 of the weights file
-      model.safetensors   # encoder.* and head.* (bf16 by default: half the size, negligible accuracy change)
+                          # and the dtype + sha256 of the weight tensors
+      model.safetensors   # encoder.* and head.* (bf16 by default: half the size, negligible accuracy change);
+                          # its metadata holds the question-set hash, which binds the questions to the weights
       tokenizer.json, tokenizer_config.json, ...   # the backbone's tokenizer
       README.md           # the model card (written by `qaemb-fast train`, not by this file)
 
-Loading is strict, like `transformers` with a local folder: a missing file, missing/unexpected/mis-shaped
-weights, a weights file that is truncated or differs from the one the config was written with, or questions that
-do not match their hash are all `StudentCheckpointError`s. Loading never touches the network.
+Loading is strict, like `transformers` with a local folder: a missing file (the tokenizer's included: there is
+no fallback tokenizer), a tokenizer whose vocabulary does not fit the backbone's embeddings, missing/unexpected/
+mis-shaped weights, weights that are truncated or differ from the ones the config was written with, and questions
+that were edited or reordered (a missing or blank hash, or one that disagrees with the questions or with the
+weights' metadata) are all `StudentCheckpointError`s naming the checkpoint. Loading never touches the network.
 """
 
 from __future__ import annotations
@@ -21,17 +24,26 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from qaemb_fast.jobs import atomic_write_text
 from qaemb_fast.questions import QuestionSet, QuestionSetError, as_question_set
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-TOKENIZER_FILE = "tokenizer_config.json"  # always written by tokenizer.save_pretrained
+# Written by tokenizer.save_pretrained (fast tokenizers). Without tokenizer.json, transformers builds a tokenizer
+# with a 5-token vocabulary from tokenizer_config.json alone: every word becomes [UNK] and the student answers
+# confidently wrong, so both are required.
+TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
+QUESTION_HASH_KEY = "question_set_hash"  # in the safetensors metadata
+# Embedding tables are often padded past the tokenizer's last id (to a multiple of 64 or 128 rows, e.g. DeBERTa-v3,
+# ModernBERT); more spare rows than this means the tokenizer belongs to another model.
+MAX_SPARE_EMBEDDING_ROWS = 128
 FORMAT = "qaemb-fast-student"
 FORMAT_VERSION = 1
 POOLINGS = ("mean", "cls", "max")
@@ -48,7 +60,7 @@ class StudentConfig:
 
     questions: list[str]
     question_set_name: str = "custom"
-    question_set_hash: str = ""  # filled from questions; a stored hash that disagrees is an error
+    question_set_hash: str = ""  # filled from questions; a stored hash that disagrees is an error (required on load)
     backbone_config: dict = field(default_factory=dict)  # the HF encoder config (config.to_dict())
     backbone_name: str = ""  # where the backbone came from (provenance only)
     pooling: str = "mean"  # "mean" | "cls" | "max"
@@ -89,6 +101,11 @@ class StudentConfig:
             raise StudentCheckpointError(f"{source}: unknown config fields {unknown} (written by a newer qaemb-fast?)")
         if "questions" not in d or not d.get("backbone_config"):
             raise StudentCheckpointError(f"{source}: 'questions' and 'backbone_config' are required")
+        if not str(d.get("question_set_hash") or "").strip():
+            raise StudentCheckpointError(
+                f"{source}: 'question_set_hash' is missing or blank, so nothing ties the question list to the "
+                "weights (edited or reordered questions would load silently against the wrong head rows)"
+            )
         try:
             return cls(**d)
         except QuestionSetError as e:
@@ -132,12 +149,46 @@ def _drop_pooler(encoder: nn.Module) -> nn.Module:
     return encoder
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the real (unmasked) token states: (B, T, H), (B, T) -> (B, H), in hidden's dtype. The student's
+    default pooling and the sentence embedding's. Summed in fp32 (bf16 sums over 128 tokens lose digits)."""
+    mask = attention_mask.unsqueeze(-1).to(torch.bool)
+    summed = (hidden.float() * mask).sum(dim=1)
+    return (summed / mask.sum(dim=1).clamp(min=1)).to(hidden.dtype)
+
+
 def _sha256(path: Path) -> str:
+    """sha256 of a file (the weights checksum of checkpoints written before tensors_sha256)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return "sha256:" + h.hexdigest()
+
+
+def tensors_sha256(state: dict) -> str:
+    """sha256 over a state dict's names, dtypes, shapes and bytes, in name order (the weights, not the file: the
+    file's metadata can change without changing it). Also the teacher's weights identity in labelling."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach()
+        h.update(f"{name}|{str(t.dtype).removeprefix('torch.')}|{tuple(t.shape)}|".encode())
+        h.update(t.to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy())
+    return "sha256:" + h.hexdigest()
+
+
+def tokenizer_mismatch(tokenizer, encoder) -> str | None:
+    """Why `tokenizer` cannot feed `encoder` (its ids do not index the embedding table), or None if it can."""
+    rows = encoder.get_input_embeddings().num_embeddings
+    n = len(tokenizer)
+    if n > rows:
+        return f"the tokenizer has {n} tokens but the backbone embeds only {rows}: ids >= {rows} would crash or alias"
+    if rows - n > MAX_SPARE_EMBEDDING_ROWS:
+        return (
+            f"the tokenizer has {n} tokens but the backbone embeds {rows}: it is not the backbone's tokenizer "
+            "(a tokenizer rebuilt without its vocabulary file maps every word to an unknown token)"
+        )
+    return None
 
 
 class StudentModel(nn.Module):
@@ -147,6 +198,8 @@ class StudentModel(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = _drop_pooler(encoder) if encoder is not None else _encoder_from_config(config.backbone_config)
+        if tokenizer is not None and (problem := tokenizer_mismatch(tokenizer, self.encoder)):
+            raise ValueError(problem)
         self.tokenizer = tokenizer
         hidden = self.encoder.config.hidden_size
         self.head = nn.Linear(hidden, len(config.questions))
@@ -185,19 +238,43 @@ class StudentModel(nn.Module):
         mask = attention_mask.unsqueeze(-1).to(torch.bool)
         if self.config.pooling == "max":
             return hidden.masked_fill(~mask, torch.finfo(hidden.dtype).min).amax(dim=1)
-        # mean: sum in fp32 (bf16 sums over 128 tokens lose digits), then back to the compute dtype.
-        summed = (hidden.float() * mask).sum(dim=1)
-        return (summed / mask.sum(dim=1).clamp(min=1)).to(hidden.dtype)
+        return mean_pool(hidden, attention_mask)
 
-    def tokenize(self, texts: list[str]) -> dict:
-        """Tokenize with padding to the longest text and truncation to max_length: dict of (B, T) tensors."""
+    @property
+    def max_positions(self) -> int | None:
+        """The most tokens the backbone can read (its position embeddings), if it has such a limit."""
+        return getattr(self.encoder.config, "max_position_embeddings", None)
+
+    def check_max_length(self, max_length) -> int:
+        """A valid token limit for this backbone: None means the config's max_length."""
+        if max_length is None:
+            return self.config.max_length
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+            raise ValueError(f"max_length must be an integer >= 2 tokens, not {max_length!r}")
+        if self.max_positions and max_length > self.max_positions:
+            raise ValueError(f"max_length={max_length} exceeds the backbone's {self.max_positions} positions")
+        return max_length
+
+    def tokenize(self, texts: list[str], max_length: int | None = None) -> dict:
+        """Tokenize with padding to the longest text and truncation to max_length (default: the config's):
+        dict of (B, T) tensors."""
         if self.tokenizer is None:
             raise RuntimeError("this StudentModel has no tokenizer; pass one to StudentModel(..., tokenizer=...)")
-        enc = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt"
-        )
+        max_length = self.check_max_length(max_length)
+        enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         keep = ("input_ids", "attention_mask", "token_type_ids")
         return {k: v for k, v in enc.items() if k in keep}
+
+    def num_truncated(self, texts: list[str], batch: dict, max_length: int | None = None) -> int:
+        """How many of `texts` were cut by `tokenize(texts, max_length)` (batch = its output). Only texts that
+        reach max_length can have been cut; those few are tokenized again, one token longer, to tell."""
+        max_length = self.check_max_length(max_length)
+        lengths = batch["attention_mask"].sum(dim=1)
+        full = [texts[i] for i in (lengths >= max_length).nonzero().flatten().tolist()]
+        if not full:
+            return 0
+        longer = self.tokenizer(full, truncation=True, max_length=max_length + 1)["input_ids"]
+        return sum(len(ids) > max_length for ids in longer)
 
     # ---------------------------------------------------------------- construction
 
@@ -234,47 +311,30 @@ class StudentModel(nn.Module):
 
     def save_pretrained(self, path, dtype=torch.bfloat16) -> Path:
         """Write config.json, model.safetensors (in `dtype`) and the tokenizer files into folder `path`."""
-        from safetensors.torch import save_file
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         # clone: safetensors refuses tensors that share memory, and .to() is a no-op when the dtype already matches.
         state = {k: v.detach().to("cpu", dtype).clone().contiguous() for k, v in self.state_dict().items()}
-        tmp = path / (WEIGHTS_FILE + ".tmp")
-        save_file(state, str(tmp), metadata={"format": "pt", "qaemb_fast": FORMAT})
-        tmp.replace(path / WEIGHTS_FILE)
+        _write_weights(path, state, self.config.question_set_hash)
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(str(path))
-        meta = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "weights": {
-                "file": WEIGHTS_FILE,
-                "dtype": str(dtype).removeprefix("torch."),
-                "sha256": _sha256(path / WEIGHTS_FILE),
-            },
-        }
-        (path / CONFIG_FILE).write_text(
-            json.dumps({**meta, **self.config.to_dict()}, indent=1, ensure_ascii=False, default=str) + "\n",
-            encoding="utf-8",
-        )
+        _write_config(path, self.config.to_dict(), state, dtype)
         return path
 
     @classmethod
     def from_pretrained(cls, path, dtype=None) -> StudentModel:
         """Load a checkpoint folder strictly (see the module docstring). dtype: None = float32 parameters."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
         from transformers import AutoTokenizer
 
         path = Path(path)
         if not path.is_dir():
             raise StudentCheckpointError(f"student checkpoint folder not found: {path}")
-        missing_files = [f for f in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE) if not (path / f).is_file()]
+        missing_files = [f for f in (CONFIG_FILE, WEIGHTS_FILE, *TOKENIZER_FILES) if not (path / f).is_file()]
         if missing_files:
             raise StudentCheckpointError(
                 f"{path}: incomplete student checkpoint, missing {missing_files} "
-                f"(a checkpoint has {CONFIG_FILE}, {WEIGHTS_FILE} and the tokenizer files)"
+                f"(a checkpoint has {CONFIG_FILE}, {WEIGHTS_FILE} and the tokenizer files {list(TOKENIZER_FILES)})"
             )
         try:
             raw = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
@@ -292,17 +352,36 @@ class StudentModel(nn.Module):
         weights_meta = raw.pop("weights", {}) or {}
         config = StudentConfig.from_dict(raw, source=str(path / CONFIG_FILE))
 
-        # The weights must be the very file the config was saved with: catches truncation, bit rot and swaps.
-        expected = weights_meta.get("sha256")
+        # The weights must be the very ones the config was saved with: catches truncation, bit rot and swaps.
+        expected = weights_meta.get("sha256")  # a file checksum, in checkpoints written before tensors_sha256
         if expected and _sha256(path / WEIGHTS_FILE) != expected:
             raise StudentCheckpointError(
                 f"{path / WEIGHTS_FILE} is corrupt, truncated or not the file this config was saved with "
                 f"(sha256 differs from {CONFIG_FILE})"
             )
-        try:
-            state = load_file(str(path / WEIGHTS_FILE))
-        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-            raise StudentCheckpointError(f"{path / WEIGHTS_FILE}: corrupt or truncated safetensors file ({e})") from e
+        state, metadata = _read_weights(path)
+        expected = weights_meta.get("tensors_sha256")
+        if expected and tensors_sha256(state) != expected:
+            raise StudentCheckpointError(
+                f"{path / WEIGHTS_FILE} is corrupt or not the weights this config was saved with "
+                f"(the tensors' sha256 differs from {CONFIG_FILE})"
+            )
+        # The question list is bound to the weights: row k of the head answers question k only for the questions,
+        # in the order, that the weights were trained on.
+        bound = (metadata.get(QUESTION_HASH_KEY) or "").strip()
+        if not bound:
+            raise StudentCheckpointError(
+                f"{path / WEIGHTS_FILE} does not record which questions its head answers (no {QUESTION_HASH_KEY} in "
+                "its metadata; written by an older qaemb-fast?). If you are sure the questions in "
+                f"{CONFIG_FILE} are the ones it was trained on, in that order, bind them once with "
+                f"`python -c \"from qaemb_fast.student import bind_questions; bind_questions('{path}')\"`."
+            )
+        if bound != config.question_set_hash:
+            raise StudentCheckpointError(
+                f"{path}: the questions in {CONFIG_FILE} ({config.question_set_hash}) are not the ones the weights "
+                f"were trained on ({bound}): edited, reordered or swapped questions would make head row k answer "
+                "another question than k. Restore the original questions (or retrain)."
+            )
 
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
@@ -310,7 +389,11 @@ class StudentModel(nn.Module):
             raise StudentCheckpointError(f"{path}: cannot load the tokenizer files ({type(e).__name__}: {e})") from e
         _ensure_pad_token(tokenizer)
 
-        model = cls(config, tokenizer=tokenizer)
+        model = cls(config)
+        problem = tokenizer_mismatch(tokenizer, model.encoder)
+        if problem:
+            raise StudentCheckpointError(f"{path}: {problem}")
+        model.tokenizer = tokenizer
         expected_state = model.state_dict()
         missing = sorted(set(expected_state) - set(state))
         unexpected = sorted(set(state) - set(expected_state))
@@ -332,6 +415,75 @@ class StudentModel(nn.Module):
         if dtype is not None:
             model = model.to(dtype)
         return model.eval()
+
+
+def _write_weights(path: Path, state: dict, question_set_hash: str) -> None:
+    """model.safetensors, atomically, with the question-set hash in its metadata."""
+    from safetensors.torch import save_file
+
+    if not question_set_hash:
+        raise ValueError("a student's weights are saved with the hash of the questions they answer")
+    tmp = path / f".{WEIGHTS_FILE}.tmp{os.getpid()}"
+    save_file(state, str(tmp), metadata={"format": "pt", "qaemb_fast": FORMAT, QUESTION_HASH_KEY: question_set_hash})
+    os.replace(tmp, path / WEIGHTS_FILE)
+
+
+def _write_config(path: Path, config: dict, state: dict, dtype) -> None:
+    """config.json, atomically, with the format and the weights' dtype and checksum in front."""
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "weights": {
+            "file": WEIGHTS_FILE,
+            "dtype": str(dtype).removeprefix("torch."),
+            "tensors_sha256": tensors_sha256(state),
+        },
+    }
+    atomic_write_text(
+        path / CONFIG_FILE, json.dumps({**meta, **config}, indent=1, ensure_ascii=False, default=str) + "\n"
+    )
+
+
+def _read_weights(path: Path) -> tuple[dict, dict]:
+    """(state dict as stored, safetensors metadata) of a checkpoint's weights file, or a clear error."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    file = path / WEIGHTS_FILE
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            metadata = f.metadata() or {}
+        return load_file(str(file)), metadata
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise StudentCheckpointError(f"{file}: corrupt or truncated safetensors file ({e})") from e
+
+
+def bind_questions(path) -> Path:
+    """Bind a checkpoint's questions to its weights, once, for checkpoints written before the weights carried the
+    question-set hash: verifies the config (its questions against their hash) and the weights (against the
+    config's checksum), then rewrites model.safetensors with the hash in its metadata (same tensors, same dtype,
+    bit for bit) and the config's checksum as a tensors checksum. Only run it if the config's questions are the
+    ones the weights were trained on, in that order: nothing in an old checkpoint can tell."""
+    path = Path(path)
+    raw = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    config = StudentConfig.from_dict(
+        {k: v for k, v in raw.items() if k not in ("format", "format_version", "weights")},
+        source=str(path / CONFIG_FILE),
+    )
+    weights = dict(raw.get("weights") or {})
+    if weights.get("sha256") and _sha256(path / WEIGHTS_FILE) != weights["sha256"]:
+        raise StudentCheckpointError(f"{path / WEIGHTS_FILE} does not match the sha256 in {CONFIG_FILE}; not binding")
+    state, metadata = _read_weights(path)
+    if (metadata.get(QUESTION_HASH_KEY) or "").strip() not in ("", config.question_set_hash):
+        raise StudentCheckpointError(f"{path / WEIGHTS_FILE} is already bound to other questions")
+    before = tensors_sha256(state)
+    _write_weights(path, state, config.question_set_hash)
+    if tensors_sha256(_read_weights(path)[0]) != before:
+        raise StudentCheckpointError(f"{path / WEIGHTS_FILE}: the rewritten tensors differ (not expected)")
+    weights.pop("sha256", None)
+    raw["weights"] = {**weights, "tensors_sha256": before}
+    atomic_write_text(path / CONFIG_FILE, json.dumps(raw, indent=1, ensure_ascii=False, default=str) + "\n")
+    return path
 
 
 def _ensure_pad_token(tokenizer) -> None:

@@ -275,7 +275,7 @@ def test_default_corpus(offline):
 
 
 def test_cli_export_and_stats(offline, tmp_path, capsys):
-    from qaemb_fast.cli import main
+    from qaemb_cli.main import main
 
     out = tmp_path / "wn.jsonl"
     assert main(["corpus", "export", "wordnet", "--n", "25", "--seed", "1", "--out", str(out)]) == 0

@@ -9,8 +9,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig
 
+from qaemb_cli.main import main
 from qaemb_fast import QAEmb, QAEmbedder
-from qaemb_fast.cli import main
 from qaemb_fast.embedder import DEFAULT_CHECKPOINT_ENV, default_checkpoint_path
 from qaemb_fast.questions import QuestionSet
 from qaemb_fast.student import StudentCheckpointError, StudentConfig, StudentModel, default_backbone_path

@@ -1,8 +1,10 @@
 """The labelling job: resumable, shardable, de-duplicating, refusing to mix setups."""
 
 import json
+import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -112,18 +114,25 @@ def test_summarize_workers_compresses_ranges_and_names_old_chunks():
 
 
 def test_unfinished_job_is_readable_as_a_text_table(tmp_path):
-    from qaemb_fast.classify_eval import _teacher_table
+    import shutil
+
+    from distill.label import answers_by_text
 
     out = tmp_path / "job"
     run_labelling(config(out, max_chunks=2), teacher=make_teacher(), items=ITEMS)  # 4 of 6 unique texts
-    partial, questions, name = _teacher_table(out)  # what `eval classify --teacher-labels` reads
-    assert len(partial) == 4 and questions == list(QUESTIONS.questions) and name == "tiny-qwen2"
+    partial = answers_by_text(out)  # what `eval classify --teacher-labels` and the voxel benchmarks read
+    assert len(partial) == 4 and partial.questions == list(QUESTIONS.questions) and partial.name == "tiny-qwen2"
     run_labelling(config(out), teacher=make_teacher(), items=ITEMS)
     texts, _, answers, _ = answers_of(out)
-    complete, _, _ = _teacher_table(out)  # now from the merged dataset
-    assert set(complete) == set(TEXTS) and set(partial) < set(complete)
+    complete = answers_by_text(out)
+    merged_only = tmp_path / "merged-only"  # a folder without chunk files (--export-partial, subset-labels)
+    shutil.copytree(out / "dataset", merged_only / "dataset")
+    shutil.copy(out / "provenance.json", merged_only / "provenance.json")
+    merged = answers_by_text(merged_only)
+    assert set(complete) == set(merged) == set(TEXTS) and set(partial) < set(complete)
     for text, row in zip(texts, answers):
         np.testing.assert_array_equal(complete[text], row)
+        np.testing.assert_array_equal(merged[text], row)
         if text in partial:
             np.testing.assert_array_equal(partial[text], row)
 
@@ -175,7 +184,7 @@ def test_cli_label_and_resume(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "qaemb_fast.cli",
+        "qaemb_cli",
         "label",
         "--teacher",
         str(tmp_path / "teacher"),
@@ -217,3 +226,169 @@ def test_reuse_copies_answers_of_an_earlier_job_and_asks_only_new_texts(tmp_path
         run_labelling(
             config(tmp_path / "other", reuse=(str(tmp_path / "first"),)), teacher=make_teacher("paper"), items=grown
         )
+
+
+# ----------------------------------------------------------------------------- strict and kill-safe (issue 11)
+
+
+def test_corrupt_provenance_is_a_clear_error_and_deleting_it_resumes(tmp_path):
+    out = tmp_path / "job"
+    run_labelling(config(out, max_chunks=2), teacher=make_teacher(), items=ITEMS)
+    text = (out / "provenance.json").read_text()
+    (out / "provenance.json").write_text(text[: len(text) // 2])  # what an in-place write cut by a kill left
+    with pytest.raises(LabelledDatasetError, match=r"provenance.json is corrupt.*Delete it and re-run"):
+        run_labelling(config(out), teacher=make_teacher(), items=ITEMS)
+    with pytest.raises(LabelledDatasetError, match="corrupt"):
+        load_labelled_dataset(out)
+    (out / "provenance.json").unlink()
+    resumed = make_teacher()
+    run_labelling(config(out), teacher=resumed, items=ITEMS)
+    assert len(resumed.asked) == 2  # the two chunks on disk were kept: only the last chunk's texts were asked
+    assert answers_of(out)[0] == TEXTS
+
+
+def test_merge_killed_between_dataset_and_provenance_is_refused_then_finished(tmp_path, monkeypatch):
+    """The dataset folder is renamed into place before provenance.json says the merge finished: a kill between the
+    two must read as "not finished", and a re-run must finish it."""
+    import distill.labelled_dataset as ld
+
+    out = tmp_path / "job"
+
+    def killed(path, obj):
+        if path.name == "provenance.json" and "num_rows" in obj:
+            raise KeyboardInterrupt("killed")
+        return atomic_write_json(path, obj)
+
+    from qaemb_fast.jobs import atomic_write_json
+
+    monkeypatch.setattr(ld, "atomic_write_json", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_labelling(config(out), teacher=make_teacher(), items=ITEMS)
+    assert (out / "dataset").is_dir()
+    with pytest.raises(LabelledDatasetError, match="not finished"):
+        load_labelled_dataset(out)
+    monkeypatch.undo()
+    again = make_teacher()
+    run_labelling(config(out), teacher=again, items=ITEMS)
+    assert again.asked == [] and answers_of(out)[0] == TEXTS
+    assert not [p for p in out.iterdir() if p.name not in ("dataset", "parts", "provenance.json")]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed interrupt itself
+def test_interrupt_swallowed_by_a_finalizer_still_stops_the_job(tmp_path):
+    """A KeyboardInterrupt raised while Python runs a finalizer (`__del__`, e.g. ZipFile's right after a chunk
+    file is written) is discarded by Python. That is how one Ctrl-C was swallowed: the job ran on and exited 0.
+    The job must remember the signal and stop after the text in progress, keeping its finished chunks."""
+    import signal
+
+    from qaemb_fast.jobs import Interrupted
+
+    class SwallowsInterrupt:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs inside this finalizer: its exception is lost
+            for _ in range(100):
+                pass
+
+    class CtrlCAfterThreeTexts(CountingTeacher):
+        def answer_text(self, text, questions, batch_size=32):
+            answers = super().answer_text(text, questions, batch_size)
+            if len(self.asked) == 3:
+                SwallowsInterrupt()
+            return answers
+
+    out = tmp_path / "job"
+    teacher = make_teacher()
+    teacher.__class__ = CtrlCAfterThreeTexts
+    with pytest.raises(Interrupted) as e:
+        run_labelling(config(out), teacher=teacher, items=ITEMS)
+    assert e.value.exit_code == 130
+    assert len(teacher.asked) == 3  # stopped right after the text during which the signal came
+    assert [p.name for p in sorted((out / "parts").glob("chunk-*.npz"))] == ["chunk-000000.npz"]
+    assert not list((out / "parts").glob("*.claim"))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    run_labelling(config(out), teacher=make_teacher(), items=ITEMS)
+    assert answers_of(out)[0] == TEXTS
+
+
+def test_the_same_teacher_by_another_name_is_recognised_by_its_weights(tmp_path):
+    out = tmp_path / "job"
+    run_labelling(config(out, max_chunks=1), teacher=make_teacher(), items=ITEMS)
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["teacher_weights_sha256"].startswith("sha256:")
+    model, tok = tiny_causal_lm("qwen2")
+    renamed = CountingTeacher(model, tok, questions=QUESTIONS, name="/some/folder/of/the/same/teacher")
+    run_labelling(config(out), teacher=renamed, items=ITEMS)  # accepted: same weights
+    assert answers_of(out)[3]["teacher"] == "tiny-qwen2"  # the provenance keeps the first name
+    other, tok = tiny_causal_lm("qwen2", seed=1)
+    impostor = CountingTeacher(other, tok, questions=QUESTIONS, name="tiny-qwen2")
+    with pytest.raises(LabelledDatasetError, match=r"teacher: on disk 'tiny-qwen2' \(weights sha256:"):
+        run_labelling(config(tmp_path / "job", max_chunks=0), teacher=impostor, items=ITEMS)
+
+
+def test_old_folder_without_weights_hash_resumes_by_name_or_by_path(tmp_path, monkeypatch):
+    """Folders labelled before the weights hash was recorded name the teacher only: the same name, or a path to the
+    offline teacher's prepared folder, resumes them, and the hash is recorded from then on."""
+    monkeypatch.setenv("QAEMB_FAST_CACHE", str(tmp_path / "cache"))
+    folder = save_tiny_causal_lm(tmp_path / "cache" / "teachers" / "smollm2-135m-instruct", "qwen2")
+    out = tmp_path / "job"
+    by_name = Teacher.from_pretrained(str(folder), questions=QUESTIONS, dtype="fp32", device="cpu")
+    by_name.name = "smollm2-135m-instruct"  # as `--teacher smollm2-135m-instruct` records it
+    run_labelling(config(out, max_chunks=1), teacher=by_name, items=ITEMS)
+    prov = json.loads((out / "provenance.json").read_text())
+    del prov["teacher_weights_sha256"], prov["max_text_tokens"]  # as older versions wrote it
+    (out / "provenance.json").write_text(json.dumps(prov))
+    by_path = Teacher.from_pretrained(str(folder), questions=QUESTIONS, dtype="fp32", device="cpu")
+    assert by_path.name == str(folder)
+    run_labelling(config(out, max_chunks=1), teacher=by_path, items=ITEMS)
+    upgraded = json.loads((out / "provenance.json").read_text())
+    assert upgraded["teacher"] == "smollm2-135m-instruct"
+    assert upgraded["teacher_weights_sha256"] == by_path.weights_sha256() == by_name.weights_sha256()
+    # Another old folder, another teacher name: refused (nothing says they are the same).
+    (out / "provenance.json").write_text(json.dumps(dict(prov, teacher="some-other-model")))
+    with pytest.raises(LabelledDatasetError, match="teacher"):
+        run_labelling(config(out), teacher=by_path, items=ITEMS)
+
+
+def test_long_texts_warn_once_with_the_count_and_the_limit_is_part_of_the_setup(tmp_path):
+    from qaemb_fast.embedder import TruncationWarning
+
+    long_items = ITEMS + [CorpusItem("The dog barked and barked " * 20, "doc9")]
+    model, tok = tiny_causal_lm("qwen2")
+    limited = CountingTeacher(model, tok, questions=QUESTIONS, name="tiny-qwen2", max_text_tokens=32)
+    out = tmp_path / "job"
+    with pytest.warns(TruncationWarning, match="1 of 7 texts are longer than the teacher's limit of 32") as record:
+        run_labelling(config(out, max_text_tokens=32), teacher=limited, items=long_items)
+    assert len(record) == 1
+    assert answers_of(out)[3]["max_text_tokens"] == 32
+    with pytest.raises(LabelledDatasetError, match="max_text_tokens"):
+        run_labelling(config(out), teacher=make_teacher(), items=long_items)
+
+
+def test_claims_keep_two_runs_apart_and_abandoned_claims_are_taken_over(tmp_path):
+    import socket
+    import subprocess
+
+    from distill.label import CLAIM_TIMEOUT, ChunkClaims
+
+    parts = tmp_path / "parts"
+    mine, other = ChunkClaims(parts), ChunkClaims(parts)
+    assert mine.claim("chunk-000001")
+    other.pid = os.getppid()  # another live process on this machine
+    assert not other.claim("chunk-000001")
+    mine.release("chunk-000001")
+    assert other.claim("chunk-000001") and not (parts / "chunk-000001.claim").read_text().count(str(os.getpid()))
+    # A claim left by a killed process on this machine is taken over.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (parts / "chunk-000002.claim").write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()}))
+    assert mine.claim("chunk-000002")
+    # Another machine's claim: respected while its heartbeat is fresh, taken over after CLAIM_TIMEOUT.
+    remote = parts / "chunk-000003.claim"
+    remote.write_text(json.dumps({"pid": 1, "host": "another-machine"}))
+    assert not mine.claim("chunk-000003")
+    old = time.time() - CLAIM_TIMEOUT - 1
+    os.utime(remote, (old, old))
+    assert mine.claim("chunk-000003")
+    mine.heartbeat("chunk-000003")
+    assert time.time() - remote.stat().st_mtime < 60
+    mine.release_all()
+    assert sorted(p.name for p in parts.glob("*.claim")) == ["chunk-000001.claim"]  # other's, still held

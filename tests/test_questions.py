@@ -16,8 +16,8 @@ from distill.question_generation import (
     generate_questions,
     parse_questions,
 )
-from qaemb_fast.cli import main
-from qaemb_fast.question_selection import one_hot, select_questions
+from evaluation.question_selection import one_hot, select_questions
+from qaemb_cli.main import main
 from qaemb_fast.questions import QuestionSet, QuestionSetError, as_question_set, normalize_question
 
 DEFAULT = QuestionSet.default()
@@ -219,7 +219,7 @@ def test_generate_end_to_end_tiny_llm(tmp_path, capsys):
         assert all(check_question(q) is None for q in qs)
         assert not {normalize_question(q) for q in qs} & {normalize_question(q) for q in DEFAULT}
     else:
-        assert rc == 1 and "no valid new question" in err and not out.exists()
+        assert rc == 2 and "error: " in err and "no valid new question" in err and not out.exists()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -338,7 +338,7 @@ def test_select_cli_and_student_answers_subset(tmp_path, tiny_student, capsys):
 
 
 def _task_or_skip(name, **kw):
-    from qaemb_fast.classify_eval import TaskDataError, load_task
+    from evaluation.classify import TaskDataError, load_task
 
     try:
         return load_task(name, **kw)
@@ -348,7 +348,7 @@ def _task_or_skip(name, **kw):
 
 def test_tasks_are_real_split_and_seeded(tmp_path):
     from distill.corpus import read_corpus
-    from qaemb_fast.classify_eval import FORTUNE_CATEGORIES, export_task_texts
+    from evaluation.classify import FORTUNE_CATEGORIES, export_task_texts
 
     full = _task_or_skip("food")
     assert (len(full.train_texts), len(full.test_texts)) == (4000, 1000)
@@ -373,7 +373,7 @@ def test_tasks_are_real_split_and_seeded(tmp_path):
 
 def test_eval_classify_reproducible_on_real_sample(tmp_path):
     from distill.labelled_dataset import write_labelled_dataset
-    from qaemb_fast.classify_eval import ClassifyConfig, run_classify, to_markdown
+    from evaluation.classify import ClassifyConfig, run_classify, to_markdown
     from qaemb_fast.student import StudentModel
 
     task = _task_or_skip("food", max_texts=100)

@@ -2,14 +2,23 @@
 
 import json
 import socket
+import warnings
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, BertConfig
 
 from qaemb_fast.questions import QuestionSet
-from qaemb_fast.student import StudentCheckpointError, StudentConfig, StudentModel, default_backbone_path
+from qaemb_fast.student import (
+    StudentCheckpointError,
+    StudentConfig,
+    StudentModel,
+    bind_questions,
+    default_backbone_path,
+    tensors_sha256,
+)
 
 QUESTIONS = list(QuestionSet.default().questions[:6])
 TEXTS = ["I ate a sandwich.", "It rained all day long over the grey and quiet city of Leeds.", "A dog barked."]
@@ -129,14 +138,14 @@ def test_loading_never_touches_the_network(saved, monkeypatch):
     StudentModel.from_pretrained(saved[1])
 
 
-def test_truncated_weights(saved):
+@pytest.mark.parametrize("keep", [0.5, 0.999])
+def test_truncated_weights(saved, keep):
     _, path = saved
     data = (path / "model.safetensors").read_bytes()
-    (path / "model.safetensors").write_bytes(data[: len(data) // 2])
-    with pytest.raises(StudentCheckpointError, match="corrupt, truncated"):
+    (path / "model.safetensors").write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(StudentCheckpointError, match=r"model.safetensors: corrupt or truncated safetensors"):
         StudentModel.from_pretrained(path)
-    # without the stored checksum, safetensors itself notices the truncation
-    edit_config(path, lambda c: c.pop("weights"))
+    edit_config(path, lambda c: c.pop("weights"))  # without the stored checksum too
     with pytest.raises(StudentCheckpointError, match="corrupt or truncated safetensors"):
         StudentModel.from_pretrained(path)
 
@@ -150,7 +159,7 @@ def test_corrupt_weights_byte_flip(saved):
         StudentModel.from_pretrained(path)
 
 
-@pytest.mark.parametrize("name", ["config.json", "model.safetensors", "tokenizer_config.json"])
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors", "tokenizer_config.json", "tokenizer.json"])
 def test_missing_file(saved, name):
     _, path = saved
     (path / name).unlink()
@@ -164,9 +173,11 @@ def test_missing_folder(tmp_path):
 
 
 def rewrite_weights(path, fn):
+    with safe_open(str(path / "model.safetensors"), "pt") as f:
+        metadata = f.metadata()
     state = load_file(str(path / "model.safetensors"))
     fn(state)
-    save_file(state, str(path / "model.safetensors"))
+    save_file(state, str(path / "model.safetensors"), metadata=metadata)
     edit_config(path, lambda c: c.pop("weights"))  # drop the checksum so the key checks are reached
 
 
@@ -196,6 +207,113 @@ def test_questions_hash_mismatch(saved):
     edit_config(path, lambda c: c["questions"].__setitem__(0, "Does the input mention a sandwich?"))
     with pytest.raises(StudentCheckpointError, match="does not match"):
         StudentModel.from_pretrained(path)
+
+
+@pytest.mark.parametrize("edit", ["reorder", "replace"])
+def test_questions_edited_with_a_fresh_hash_are_caught_by_the_weights(saved, edit):
+    """Even with a config hash recomputed to fit the edited list, the weights' metadata still names the questions
+    they were trained on."""
+    _, path = saved
+
+    def change(c):
+        qs = c["questions"][::-1] if edit == "reorder" else ["Does the input mention a sandwich?", *c["questions"][1:]]
+        c["questions"], c["question_set_hash"] = qs, QuestionSet(tuple(qs)).hash
+
+    edit_config(path, change)
+    with pytest.raises(StudentCheckpointError, match=f"{path}.*not the ones the weights were trained on"):
+        StudentModel.from_pretrained(path)
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_missing_or_blank_question_hash(saved, value):
+    _, path = saved
+    edit_config(path, lambda c: c.pop("question_set_hash") if value is None else c.update(question_set_hash=value))
+    with pytest.raises(StudentCheckpointError, match=f"{path}.*question_set_hash' is missing or blank"):
+        StudentModel.from_pretrained(path)
+
+
+def test_weights_without_question_binding_are_refused_then_bound(saved):
+    """Checkpoints written before the binding: refused with the way out, which keeps the tensors bit-identical."""
+    model, path = saved
+    with safe_open(str(path / "model.safetensors"), "pt") as f:
+        assert f.metadata()["question_set_hash"] == model.config.question_set_hash
+    before = load_file(str(path / "model.safetensors"))
+    save_file(before, str(path / "model.safetensors"), metadata={"format": "pt"})  # as older versions wrote it
+    with pytest.raises(StudentCheckpointError, match="does not record which questions.*bind_questions"):
+        StudentModel.from_pretrained(path)
+    bind_questions(path)
+    after = load_file(str(path / "model.safetensors"))
+    assert all(torch.equal(before[k], after[k]) and after[k].dtype == torch.bfloat16 for k in before)
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["weights"]["tensors_sha256"] == tensors_sha256(before) and "sha256" not in cfg["weights"]
+    assert torch.equal(
+        logits(StudentModel.from_pretrained(path), TEXTS), logits(model.to(torch.bfloat16).float(), TEXTS)
+    )
+
+
+def test_weights_checksum_ignores_the_file_metadata(saved):
+    _, path = saved
+    state = load_file(str(path / "model.safetensors"))
+    with safe_open(str(path / "model.safetensors"), "pt") as f:
+        metadata = f.metadata()
+    save_file(state, str(path / "model.safetensors"), metadata={**metadata, "note": "added later"})
+    StudentModel.from_pretrained(path)  # same tensors: still the weights the config was saved with
+
+
+def test_tokenizer_from_another_vocabulary_is_refused(saved, tmp_path):
+    _, path = saved
+    from tiny_models import tiny_tokenizer
+
+    tiny_tokenizer().save_pretrained(str(path))  # a 600-token BPE over a 30522-row embedding table
+    with pytest.raises(
+        StudentCheckpointError, match=f"{path}: the tokenizer has \\d+ tokens but the backbone embeds 30522"
+    ):
+        StudentModel.from_pretrained(path)
+
+
+def test_tokenizer_rebuilt_without_its_vocabulary_is_refused(saved):
+    """tokenizer.json removed and the check on it bypassed: the 5-token fallback is still caught by its size."""
+    _, path = saved
+    (path / "tokenizer.json").unlink()
+    with pytest.raises(StudentCheckpointError, match="missing.*tokenizer.json"):
+        StudentModel.from_pretrained(path)
+    from transformers import AutoTokenizer
+
+    fallback = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    assert len(fallback) < 100  # what loading without the vocabulary would have used
+    with pytest.raises(ValueError, match="not the backbone's tokenizer"):
+        StudentModel(_config_of(path), tokenizer=fallback)
+
+
+def _config_of(path):
+    raw = json.loads((path / "config.json").read_text())
+    return StudentConfig.from_dict({k: v for k, v in raw.items() if k not in ("format", "format_version", "weights")})
+
+
+def test_truncation_warns_once_with_the_count(saved):
+    from qaemb_fast.embedder import QAEmbedder, TruncationWarning
+
+    model, _ = saved
+    long_text = " ".join(["word"] * 200)
+    emb = QAEmbedder(model, max_length=16)
+    with pytest.warns(TruncationWarning, match="2 of 3 texts are longer than the student's limit of 16") as record:
+        emb.encode([long_text, "short", long_text + " more"], batch_size=2)
+    assert len(record) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        emb.encode(["short", "also short"])  # nothing cut, nothing said
+    # The limit is the option: a longer limit reads more of the text and changes its answers.
+    wide = QAEmbedder(model, max_length=64)
+    with pytest.warns(TruncationWarning, match="1 of 1 texts.*limit of 64"):
+        read_more = wide.encode(long_text)
+    with pytest.warns(TruncationWarning, match="1 of 1 texts.*limit of 16"):
+        assert abs(read_more - emb.encode(long_text)).max() > 0
+    exact = " ".join(["word"] * 14)  # 14 tokens + [CLS] + [SEP] = 16: fits exactly, not cut
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        emb.encode([exact])
+    with pytest.raises(ValueError, match="exceeds the backbone's 64 positions"):
+        QAEmbedder(model, max_length=65)
 
 
 def test_not_a_student_config(saved):

@@ -1,6 +1,7 @@
 """The fast teacher path (prefix KV reuse, last-position head, batched suffixes) against the plain computation."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -133,3 +134,66 @@ def test_teacher_and_student_share_the_encode_signature():
     teacher_params = list(inspect.signature(Teacher.encode).parameters)
     student_params = list(inspect.signature(QAEmbedder.encode).parameters)
     assert teacher_params == student_params
+
+
+def test_kv_cache_argument_follows_the_installed_transformers():
+    """transformers >= 5.24 takes the cache as `cache` (and warns on `past_key_values`, which pyproject turns into a
+    test failure); older versions only know `past_key_values`. The fast path uses whichever forward accepts."""
+    import inspect
+
+    from distill.teacher import cache_argument
+
+    model, _ = tiny_causal_lm("qwen2")
+    params = inspect.signature(model.get_decoder().forward).parameters
+    assert cache_argument(model.get_decoder()) == ("cache" if "cache" in params else "past_key_values")
+
+    class OlderDecoder(torch.nn.Module):
+        def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, use_cache=None):
+            pass
+
+    assert cache_argument(OlderDecoder()) == "past_key_values"
+
+
+def test_long_texts_are_cut_to_the_limit_with_one_warning():
+    from qaemb_fast.embedder import TruncationWarning
+
+    model, tok = tiny_causal_lm("qwen2")
+    teacher = Teacher(model, tok, max_text_tokens=16)
+    long_text = "The dog ran across the green field while it rained. " * 6
+    with pytest.warns(TruncationWarning, match="2 of 3 texts are longer than the teacher's limit of 16") as record:
+        cut = teacher.encode([long_text, TEXTS[2], long_text + "And then a cat came."], questions=[0, 1, 2])
+    assert len(record) == 1
+    # Only the beginning is read: what follows the cut changes nothing, and the prompt part is 16 tokens.
+    np.testing.assert_array_equal(cut[0], cut[2])
+    assert len(teacher.text_ids(long_text, teacher.text_token_limit())) == 16
+    assert teacher.text_ids(long_text, 16)[-3:] == teacher.text_ids("x")[-3:]  # the template's tail is kept
+    whole = Teacher(model, tok).encode([long_text, long_text + "And then a cat came."], questions=[0, 1, 2])
+    assert np.abs(whole[0] - whole[1]).max() > 1e-4  # without the limit the ending is read
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        teacher.encode(TEXTS, questions=[0, 1])  # short texts: nothing cut, nothing said
+
+
+def test_default_limit_is_what_fits_the_context():
+    from qaemb_fast.embedder import TruncationWarning
+
+    model, tok = tiny_causal_lm("qwen2")
+    teacher = Teacher(model, tok)
+    limit = teacher.text_token_limit([teacher.questions[0]])
+    assert limit == 2048 - len(teacher.head_ids()) - len(teacher.suffix_ids(teacher.questions[0]))
+    too_long = "rain " * (limit + 50)
+    with pytest.warns(TruncationWarning, match=f"1 of 1 texts.*limit of {limit} tokens"):
+        teacher.encode([too_long], questions=[0])
+    with pytest.raises(TeacherError, match="positive integer"):
+        Teacher(model, tok, max_text_tokens=0)
+
+
+def test_weights_hash_identifies_the_teacher_not_its_name(tmp_path):
+    save_tiny_causal_lm(tmp_path / "tiny", "qwen2")
+    by_path = Teacher.from_pretrained(tmp_path / "tiny", dtype="fp32", device="cpu")
+    model, tok = tiny_causal_lm("qwen2")
+    in_memory = Teacher(model, tok, name="another-name")
+    assert by_path.weights_sha256() == in_memory.weights_sha256()
+    assert by_path.provenance()["teacher_weights_sha256"] == in_memory.weights_sha256()
+    assert Teacher(tiny_causal_lm("qwen2", seed=1)[0], tok).weights_sha256() != in_memory.weights_sha256()
+    assert by_path.source == str(tmp_path / "tiny")

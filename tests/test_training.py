@@ -284,9 +284,9 @@ def test_trainer_receives_the_options_unchanged(tmp_path):
 
 def test_auto_precision(monkeypatch):
 
-    monkeypatch.setattr("qaemb_fast.embedder.cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr("qaemb_fast.device.cpu_supports_bf16", lambda: True)
     assert resolve_precision("auto", "cpu") == "bf16-mixed"
-    monkeypatch.setattr("qaemb_fast.embedder.cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr("qaemb_fast.device.cpu_supports_bf16", lambda: False)
     assert resolve_precision("auto", "cpu") == "32-true"
     assert resolve_precision("16-mixed", "gpu") == "16-mixed"  # explicit values pass through
 
@@ -294,7 +294,9 @@ def test_auto_precision(monkeypatch):
 def test_reproduce_command_parses_back_to_the_same_config():
     import argparse
 
-    from training.cli import config_from_args, register, to_command
+    from qaemb_cli.options import config_from_args
+    from qaemb_cli.train import register
+    from training.train import to_command
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
@@ -302,7 +304,7 @@ def test_reproduce_command_parses_back_to_the_same_config():
                          enable_progress_bar=False, limit_train_batches=0.5, questions="q.json")  # fmt: skip
     argv = __import__("shlex").split(to_command(config))
     assert argv[:2] == ["qaemb-fast", "train"]
-    assert config_from_args(parser.parse_args(argv[1:])) == config
+    assert config_from_args(parser.parse_args(argv[1:]), TrainConfig) == config
 
 
 # ----------------------------------------------------------------------------- errors
@@ -390,3 +392,50 @@ def test_short_training_learns_keyword_questions_and_exports_them(tmp_path):
         torch.testing.assert_close(loaded(**batch), reference(**batch), rtol=0, atol=0)
         probs = loaded(**batch).sigmoid()
     assert probs[0, :3].min() > 0.5 > probs[1, :3].max()  # animal, food, color: yes in text 0, no in text 1
+
+
+TRAIN_JOB = """
+import sys
+sys.path.insert(0, {tests!r})
+import torch
+from transformers import AutoTokenizer
+from test_training import tiny_student, write_keyword_dataset
+from qaemb_fast.jobs import Interrupted
+from qaemb_fast.student import default_backbone_path
+from training.train import TrainConfig, train
+
+torch.set_num_threads(1)
+data = write_keyword_dataset(__import__("pathlib").Path({data!r}), n_docs=20, per_doc=5)
+tokenizer = AutoTokenizer.from_pretrained(str(default_backbone_path()), local_files_only=True)
+try:
+    train(TrainConfig(data=str(data), out={out!r}, max_epochs=1000, patience=1000, batch_size=4,
+                      enable_progress_bar=False, log_every_n_steps=1), model=tiny_student(tokenizer))
+except Interrupted as e:
+    sys.exit(e.exit_code)
+"""
+
+
+@pytest.mark.parametrize("sig, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_signal_stops_training_promptly_and_exits_nonzero(tmp_path, sig, status):
+    """Lightning alone turns Ctrl-C into exit status 1 and SIGTERM into a SystemExit with status 0 (success);
+    training must stop at once with 130 / 143, export nothing, and keep Lightning's checkpoints."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "ckpt" / "tiny"
+    code = TRAIN_JOB.format(tests=str(Path(__file__).parent), data=str(tmp_path / "data"), out=str(out))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    work = tmp_path / "ckpt" / ".lightning" / "tiny"
+    end = time.time() + 120
+    # Wait until an epoch has been checkpointed (training is under way), then signal.
+    while not list(work.rglob("*.ckpt")) and proc.poll() is None and time.time() < end:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read()
+    proc.send_signal(getattr(signal, sig))
+    sent = time.time()
+    assert proc.wait(timeout=60) == status, proc.stderr.read()[-3000:]
+    assert time.time() - sent < 10
+    assert not out.exists()  # no student exported from an interrupted run
+    assert list(work.rglob("*.ckpt"))  # the best epoch so far is kept

@@ -2,12 +2,12 @@
 
 import json
 import re
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
+from evaluation.voxels_synthetic import RandomAnswers, SyntheticConfig, plant_voxels, precision_at_k
 from qaemb_fast.voxels import (
     AnswerTable,
     ContextWindowAnswers,
@@ -21,7 +21,6 @@ from qaemb_fast.voxels import (
 )
 from qaemb_fast.voxels.ds003020 import load_eng1000, read_textgrid, textgrid_words
 from qaemb_fast.voxels.features import context_windows, lanczos_interp, lanczos_kernel, make_delayed, story_features
-from qaemb_fast.voxels.synthetic import RandomAnswers, SyntheticConfig, plant_voxels, precision_at_k
 
 # ------------------------------------------------------------------------------------------------------------
 # A real (tiny) feature source: answers by keyword, deterministic.
@@ -344,7 +343,7 @@ def test_eng1000_loader(tmp_path):
 
 
 def test_cli_fit_score_top_questions(ds_root, tmp_path, capsys):
-    from qaemb_fast.cli import main
+    from qaemb_cli.main import main
 
     model, r_path, png = tmp_path / "model", tmp_path / "r.npy", tmp_path / "r.png"
     data = ["--data", str(ds_root), "--subject", "UTS01"]
@@ -362,12 +361,12 @@ def test_cli_fit_score_top_questions(ds_root, tmp_path, capsys):
     )
     assert re.search(r"[+-]\d\.\d{3}  word rate", capsys.readouterr().out)
     assert bars.stat().st_size > 1000
-    with pytest.raises(SystemExit, match="exactly one feature source"):
-        main(["voxels", "fit", *data, "--out", str(model)])
+    assert main(["voxels", "fit", *data, "--out", str(model)]) == 2
+    assert "error: give exactly one feature source" in capsys.readouterr().err
 
 
 def test_run_benchmark_small():
-    from qaemb_fast.voxels.synthetic import markdown_table, run_benchmark
+    from evaluation.voxels_synthetic import markdown_table, run_benchmark
 
     rng = np.random.default_rng(2)
     topic_words = [w for ws in TOPICS.values() for w in ws]
@@ -389,9 +388,34 @@ def test_run_benchmark_small():
     assert table.count("\n| ") == 4 and "| word rate | 1 |" in table
 
 
-@pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").exists(), reason="needs wordnet-base")
-def test_cli_export_windows(tmp_path):
-    from qaemb_fast.cli import main
+@pytest.fixture(scope="module")
+def wordnet():
+    """WordNet where `qaemb-fast corpus fetch` finds or puts it (/usr/share/wordnet or the corpus cache), fetched
+    like every offline corpus; skipped only where that fetch cannot work (no apt, no network)."""
+    from distill.corpus import CorpusError, fetch_offline_corpora
+
+    try:
+        return fetch_offline_corpora(names=["wordnet"], quiet=True)["wordnet"]
+    except (CorpusError, OSError) as e:
+        pytest.skip(f"WordNet cannot be fetched here (run `qaemb-fast corpus fetch`): {e}")
+
+
+def test_wordnet_sentences_found_where_corpus_fetch_puts_them(tmp_path, monkeypatch):
+    """The synthetic benchmark reads WordNet from the corpus cache too, not only from /usr/share/wordnet."""
+    import distill.corpus as corpus
+    from evaluation.voxels_synthetic import wordnet_sentences
+
+    cached = tmp_path / "cache" / "corpora" / "root" / "usr/share/wordnet"
+    cached.mkdir(parents=True)
+    for pos in ("noun", "verb", "adj", "adv"):
+        (cached / f"data.{pos}").write_text(f'00001 03 n 01 x 0 000 | a gloss; "the {pos} example sentence"\n')
+    monkeypatch.setattr(corpus, "SYSTEM_ROOT", tmp_path / "no-system-wordnet")
+    monkeypatch.setenv("QAEMB_FAST_CACHE", str(tmp_path / "cache"))
+    assert wordnet_sentences() == [f"the {pos} example sentence" for pos in ("noun", "verb", "adj", "adv")]
+
+
+def test_cli_export_windows(wordnet, tmp_path):
+    from qaemb_cli.main import main
 
     out = tmp_path / "w.txt"
     assert main(["voxels", "synthetic", "--n-stories", "2", "--story-seconds", "60", "--export-windows", str(out)]) == 0

@@ -60,7 +60,7 @@ def tiny_causal_lm(kind: str = "qwen2", seed: int = 0):
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=2048,  # the few-shot prompt alone is ~500 tokens of this small vocabulary
         pad_token_id=tok.pad_token_id,
     )
     torch.manual_seed(seed)

@@ -10,14 +10,19 @@ Every Trainer option in TrainConfig (accelerator, devices, strategy, num_nodes, 
 the Trainer unchanged: `--accelerator gpu --devices 8 --strategy ddp --num-nodes 2` needs no code change.
 
 This module imports torch and lightning lazily so that `qaemb-fast --help` (which reads TrainConfig) stays instant.
+The `qaemb-fast train` options are generated from TrainConfig's fields (qaemb_cli/options.py): one definition each.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from qaemb_fast.jobs import Interrupted, StopOnSignals, replace_dir
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -63,27 +68,32 @@ class TrainConfig:
     work_dir: str | None = _opt(None, "folder for Lightning checkpoints and logs (default: <out>/../.lightning/<name>)")
     enable_progress_bar: bool = _opt(True, "show Lightning's progress bar")
     fast_dev_run: int = _opt(0, "run N batches of train/val/test as a smoke test (0 = off)")
-    limit_train_batches: float | None = _opt(None, "use only this many (int) or this fraction (float) of train batches")
-    limit_val_batches: float | None = _opt(None, "use only this many (int) or this fraction (float) of val batches")
+    limit_train_batches: int | float | None = _opt(
+        None, "use only this many (int) or this fraction (float) of train batches"
+    )
+    limit_val_batches: int | float | None = _opt(
+        None, "use only this many (int) or this fraction (float) of val batches"
+    )
 
 
 # ----------------------------------------------------------------------------- the Trainer
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
-    """ "auto" -> "bf16-mixed" on hardware with bf16, else "32-true"; any other value is returned unchanged."""
+    """ "auto" -> Lightning's name for the dtype that `qaemb_fast.device.resolve_dtype("auto", ...)` picks on this
+    accelerator (bf16-mixed where the hardware has bf16, 16-mixed on older GPUs, else 32-true); any other value is
+    returned unchanged."""
     import torch
+
+    from qaemb_fast.device import resolve_dtype
 
     if precision != "auto":
         return precision
     gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    if gpu:
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    if accelerator in ("auto", "cpu"):
-        from qaemb_fast.embedder import cpu_supports_bf16
-
-        return "bf16-mixed" if cpu_supports_bf16() else "32-true"
-    return "32-true"
+    if not gpu and accelerator not in ("auto", "cpu"):
+        return "32-true"  # TPUs, MPS, ...: Lightning's safe default
+    dtype = resolve_dtype("auto", "cuda" if gpu else "cpu")
+    return {torch.bfloat16: "bf16-mixed", torch.float16: "16-mixed"}.get(dtype, "32-true")
 
 
 def default_work_dir(out) -> Path:
@@ -168,12 +178,23 @@ def train(config: TrainConfig, model=None) -> Path:
     )  # fmt: skip
     trainer, checkpoint = build_trainer(config)
 
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=dm)
-    fit_seconds = time.perf_counter() - start
-    # Test the best weights (the test loop loads them into `module`, hence into `model`); fast_dev_run keeps none.
-    best = checkpoint.best_model_path if checkpoint.best_model_path else None
-    trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
+    # SIGINT / SIGTERM stop training at once with `Interrupted` (exit status 130 / 143 from the command line): no
+    # student is exported, and Lightning's checkpoint of the best epoch so far stays in the work folder. Lightning
+    # alone turns Ctrl-C into sys.exit(1) and SIGTERM into a SystemExit with status 0, which reads as success.
+    with StopOnSignals() as stop:
+        try:
+            start = time.perf_counter()
+            trainer.fit(module, datamodule=dm)
+            fit_seconds = time.perf_counter() - start
+            stop.check()
+            # Test the best weights (the test loop loads them into `module`, hence `model`); fast_dev_run keeps none.
+            best = checkpoint.best_model_path if checkpoint.best_model_path else None
+            trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
+            stop.check()
+        except (KeyboardInterrupt, SystemExit) as e:
+            if stop.signum is not None and not isinstance(e, Interrupted):
+                raise Interrupted(stop.signum) from e
+            raise
     if not trainer.is_global_zero:
         return out  # one process exports
 
@@ -201,9 +222,13 @@ def train(config: TrainConfig, model=None) -> Path:
     }
     model.config.metrics = _json_clean(metrics)
     model.config.teacher = _json_clean({k: v for k, v in provenance.items() if k != "questions"})
-    model.save_pretrained(out)
-    (out / "README.md").write_text(model_card(model.config, config), encoding="utf-8")
-    return out
+    # Export into a temp folder that then replaces `out` by renames: a kill leaves the old student or the new one.
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp)
+    (tmp / "README.md").write_text(model_card(model.config, config), encoding="utf-8")
+    return replace_dir(tmp, out)
 
 
 def _json_float(x):
@@ -249,10 +274,28 @@ def label_commands(teacher: dict, data: str) -> list[str]:
     return [f"{label} --out {data}"]
 
 
+def to_command(config: TrainConfig) -> str:
+    """The `qaemb-fast train ...` command for `config` (the model card prints it): data and out, then every option
+    that differs from its default. The command line (qaemb_cli, generated from TrainConfig's fields: `--field-name`,
+    `--no-field-name` for a false bool) parses it back to an equal TrainConfig; tests/test_training.py checks."""
+    import shlex
+    from dataclasses import fields
+
+    parts = ["qaemb-fast", "train", "--data", str(config.data), "--out", str(config.out)]
+    for f in fields(TrainConfig):
+        value = getattr(config, f.name)
+        if f.name in ("data", "out") or value == f.default:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else "--no-" + f.name.replace("_", "-"))
+        else:
+            parts += [flag, str(value)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def model_card(student_config, config: TrainConfig) -> str:
     """The export folder's README.md, written from the measured metrics in `student_config.metrics`."""
-    from training.cli import to_command
-
     m, teacher = student_config.metrics, student_config.teacher
     test, per_q, tr = m["test"], m["per_question"], m["training"]
     questions = student_config.questions

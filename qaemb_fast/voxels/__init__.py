@@ -6,14 +6,15 @@
     r = enc.score(stories[-1:], responses[-1:])       # Pearson r per voxel
 
 Modules: features (Story, Lanczos, trimming, delays, feature sources), encoder (VoxelEncoder), ds003020
-(the dataset's layout), synthetic (planted-truth benchmark), plots, cli. Importing this package is cheap:
-himalaya, h5py, scipy and matplotlib are imported where they are used.
+(the dataset's layout), trlevel (data exported per TR: words and response per TR, already trimmed), plots.
+The benchmarks built on them live in `evaluation/` and the commands in `qaemb_cli/voxels.py`. Importing this
+package is cheap: himalaya, h5py, scipy and matplotlib are imported where they are used.
 """
 
-from qaemb_fast.voxels.ds003020 import load_ds003020
+from qaemb_fast.answer_table import AnswerTable
+from qaemb_fast.voxels.ds003020 import DatasetLayoutError, load_ds003020
 from qaemb_fast.voxels.encoder import VoxelDataError, VoxelEncoder, VoxelEncoderConfig, pearson_r
 from qaemb_fast.voxels.features import (
-    AnswerTable,
     ContextWindowAnswers,
     FeatureConfig,
     Story,
@@ -21,10 +22,18 @@ from qaemb_fast.voxels.features import (
     WordEmbedding,
     WordRate,
 )
+from qaemb_fast.voxels.trlevel import (
+    list_splits,
+    list_subjects,
+    list_trlevel_stories,
+    load_trlevel,
+    trlevel_feature_config,
+)
 
 __all__ = [
     "AnswerTable",
     "ContextWindowAnswers",
+    "DatasetLayoutError",
     "FeatureConfig",
     "Story",
     "StoryError",
@@ -33,6 +42,11 @@ __all__ = [
     "VoxelEncoderConfig",
     "WordEmbedding",
     "WordRate",
+    "list_splits",
+    "list_subjects",
+    "list_trlevel_stories",
     "load_ds003020",
+    "load_trlevel",
     "pearson_r",
+    "trlevel_feature_config",
 ]

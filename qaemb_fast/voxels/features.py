@@ -8,7 +8,8 @@ A *feature source* turns a story's words into one row per word:
   `encode(texts, ...) -> (n, Q)`), teacher or student, answers each word's context window (the word plus the
   preceding 10, as in the paper); repeated windows are answered once (cache).
 - `WordRate()`: a column of ones (the field's word-rate baseline).
-- `WordEmbedding(vectors)`: a static per-word lookup (Eng1000 or the co-occurrence look-alike in `synthetic`).
+- `WordEmbedding(vectors)`: a static per-word lookup (Eng1000, or the co-occurrence look-alike in
+  `evaluation.voxels_synthetic`).
 
 Anything with `.feature_names` (list of F str) and `word_features(story) -> (n_words, F)` works as a source.
 
@@ -23,6 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from qaemb_fast.answer_table import AnswerTable  # noqa: F401  (re-exported: looked-up answers as a feature source)
+from qaemb_fast.texts import context_windows
 
 
 class StoryError(ValueError):
@@ -175,11 +179,6 @@ def make_delayed(x: np.ndarray, delays) -> np.ndarray:
 # Feature sources
 
 
-def context_windows(words, context_words: int = 10) -> list[str]:
-    """Each word with its `context_words` predecessors, space-joined (paper: `' '.join(words[i-10:i+1])`)."""
-    return [" ".join(words[max(0, i - context_words) : i + 1]) for i in range(len(words))]
-
-
 @dataclass
 class ContextWindowAnswers:
     """Feature source: an encoder's answers (n_words, Q) to each word's context window.
@@ -223,48 +222,6 @@ class ContextWindowAnswers:
 
     def word_features(self, story: Story) -> np.ndarray:
         return self.answer(context_windows(story.words, self.context_words))
-
-
-class AnswerTable:
-    """An encoder that looks answers up instead of computing them: cached teacher answers for known texts.
-
-    texts (n,), answers (n, Q), questions (Q,). A text not in the table is an error (label it first), so a
-    benchmark never silently mixes in other answers. `from_labelled_dataset(dir)` reads a folder written by
-    `qaemb-fast label` (distill/labelled_dataset.py).
-    """
-
-    def __init__(self, texts, answers, questions):
-        answers = np.asarray(answers, dtype=np.float32)
-        self.questions = list(questions)
-        if answers.ndim != 2 or answers.shape != (len(texts), len(self.questions)):
-            raise ValueError(
-                f"AnswerTable: {len(texts)} texts, {len(self.questions)} questions, answers {answers.shape}"
-            )
-        self._rows = dict(zip(texts, answers))
-
-    @classmethod
-    def from_labelled_dataset(cls, path) -> AnswerTable:
-        from distill.labelled_dataset import load_labelled_dataset
-
-        ds, _, qs = load_labelled_dataset(path)
-        return cls(ds["text"], np.asarray(ds["answers"], dtype=np.float32), qs.questions)
-
-    def encode(self, texts, batch_size=32, show_progress_bar=None, output="prob", questions=None):
-        single = isinstance(texts, str)
-        texts = [texts] if single else list(texts)
-        missing = [t for t in texts if t not in self._rows]
-        if missing:
-            raise KeyError(
-                f"{len(missing)} of {len(texts)} texts have no stored answers (first: {missing[0]!r}); label them "
-                "with the teacher first (e.g. `qaemb-fast voxels synthetic --export-windows FILE`, then "
-                "`qaemb-fast label`)"
-            )
-        out = np.stack([self._rows[t] for t in texts])
-        if output == "binary":
-            out = (out > 0.5).astype(np.float32)
-        if questions is not None:
-            out = out[:, [q if isinstance(q, int) else self.questions.index(q) for q in questions]]
-        return out[0] if single else out
 
 
 class WordRate:

@@ -1,0 +1,58 @@
+"""Label the D3 tasks with the teacher, round-robin, with one loaded teacher (resumable).
+
+Each task folder written by `qaemb-fast eval d3 --export-texts DIR` is an ordinary labelling job
+(`qaemb-fast label --corpus DIR/<task>/texts.jsonl --questions DIR/<task>/questions.json
+--out DIR/<task>/teacher-answers` labels one task). This script runs the same jobs, `--chunks-per-round` chunks
+of every task in turn, so that a run stopped at any time has labelled a similar seeded random subsample of every
+task, and it loads the teacher once instead of once per task. Interrupt it at any time; rerunning resumes.
+
+    python bench/label_d3.py bench/labels/d3            # until every task is labelled
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from distill.label import LabelConfig, chunk_path, run_labelling
+from distill.teacher import PromptConfig, Teacher
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", help="the folder written by `qaemb-fast eval d3 --export-texts`")
+    parser.add_argument("--teacher", default=LabelConfig.teacher)
+    parser.add_argument("--dtype", default=LabelConfig.dtype)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--chunks-per-round", type=int, default=2)
+    args = parser.parse_args()
+
+    tasks = sorted(p for p in Path(args.folder).iterdir() if (p / "texts.jsonl").is_file())
+    base = Teacher.from_pretrained(args.teacher, dtype=args.dtype, device=args.device, prompt=PromptConfig())
+    while True:
+        progressed = False
+        for task in tasks:
+            config = LabelConfig(
+                teacher=args.teacher,
+                questions=str(task / "questions.json"),
+                corpus=str(task / "texts.jsonl"),
+                out=str(task / "teacher-answers"),
+                dtype=args.dtype,
+                device=args.device,
+                max_chunks=args.chunks_per_round,
+                progress=False,
+            )
+            before = len(list((task / "teacher-answers" / "parts").glob("chunk-*.npz")))
+            teacher = Teacher(
+                base.model, base.tokenizer, questions=config.questions, prompt=base.prompt, name=base.name
+            )
+            run_labelling(config, teacher=teacher)
+            after = len(list(chunk_path(Path(config.out), 0).parent.glob("chunk-*.npz")))
+            progressed |= after > before
+            print(f"{task.name}: {after} chunks", flush=True)
+        if not progressed:
+            break
+
+
+if __name__ == "__main__":
+    main()

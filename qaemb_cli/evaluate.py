@@ -1,0 +1,102 @@
+"""`qaemb-fast eval classify | export-texts | d3`: how useful and how right are the answers?
+
+Options come from `evaluation.classify.ClassifyConfig` and `evaluation.d3.D3Config` (qaemb_cli/options.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from evaluation.classify import ClassifyConfig
+from evaluation.d3 import D3Config
+from qaemb_cli.options import add_config_command, add_config_options, config_from_args, require_path
+
+CLASSIFY_DESCRIPTION = """\
+The paper's simple NLP tasks on real offline data (fetched from Debian packages on first use):
+  food      food reviews, 5 stars vs. other (r-cran-modeldata small_fine_foods: 4,000 train / 1,000 test)
+  fortunes  the topic of a fortune quote, 6 categories of the Debian `fortunes` package (seeded 70/30 split)
+Each feature set (student / teacher QA answers, bag-of-words, tf-idf, MiniLM) feeds the same logistic regression
+(C by 5-fold CV); accuracy and AUC on the test split, with bootstrap intervals, and the most predictive questions.
+
+examples:
+  qaemb-fast eval classify --task food --out results/food.json
+  qaemb-fast eval export-texts --task food --max-texts 300 --out food300.jsonl
+  qaemb-fast label --corpus food300.jsonl --out labels/food300
+  qaemb-fast eval classify --task food --max-texts 300 --teacher-labels labels/food300 --out results/food300.json
+"""
+
+
+TASK_FIELDS = ("task", "max_texts", "seed")
+
+
+def register(sub) -> None:
+    e = sub.add_parser(
+        "eval",
+        help="evaluate embeddings: the paper's simple NLP tasks, D3 gold labels",
+        description="Evaluate QA answers: as features for classification (`classify`, on real offline data) and "
+        "against gold yes/no labels (`d3`).",
+    )
+    e.set_defaults(_parser=e)
+    es = e.add_subparsers(dest="eval_command", metavar="SUBCOMMAND")
+    c = es.add_parser(
+        "classify",
+        help="logistic regression on student / teacher QA features vs. bag-of-words and MiniLM (accuracy, AUC)",
+        description=CLASSIFY_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_config_options(c, ClassifyConfig, overrides={"task": {"required": True}})
+    c.add_argument("--out", required=True, help="results JSON file; the markdown table goes next to it (.md)")
+    c.set_defaults(func=cmd_eval_classify)
+
+    x = es.add_parser(
+        "export-texts",
+        help="write a task's texts as corpus JSONL, to label them with the teacher (`qaemb-fast label --corpus`)",
+    )
+    add_config_options(x, ClassifyConfig, only=TASK_FIELDS, overrides={"task": {"required": True}})
+    x.add_argument("--split", choices=("all", "train", "test"), default="all", help="which texts (default: all)")
+    x.add_argument("--out", required=True, help="output .jsonl file ({text, doc_id, split, label} per line)")
+    x.set_defaults(func=cmd_eval_export_texts)
+
+    add_config_command(
+        es,
+        "d3",
+        D3Config,
+        run="evaluation.d3:run_d3",
+        help="D3 gold labels: how often are the student's or the teacher's yes/no answers right (ROC-AUC, accuracy)",
+        description="Ask each D3 task's question about its texts and compare with the gold labels (evaluation/d3.py).",
+        overrides={"data": {"required": True}},
+    )
+
+
+def cmd_eval_classify(args) -> int:
+    from evaluation.classify import run_classify, to_markdown
+
+    config = config_from_args(args, ClassifyConfig)
+    require_path(config.student, "--student", "folder")
+    require_path(config.teacher_labels, "--teacher-labels", "folder")
+    require_path(config.questions, "--questions", "file")
+    results = run_classify(config)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    md = to_markdown(results)
+    out.with_suffix(".md").write_text(md)
+    print(md)
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    return 0
+
+
+def cmd_eval_export_texts(args) -> int:
+    from evaluation.classify import export_task_texts, load_task
+
+    config = config_from_args(args, ClassifyConfig, TASK_FIELDS)
+    task = load_task(config.task, config.max_texts, config.seed)
+    n = export_task_texts(task, args.out, seed=config.seed, split=args.split)
+    same = f"--task {config.task}" + (f" --max-texts {config.max_texts}" if config.max_texts else "")
+    same += f" --seed {config.seed}"
+    print(f"wrote {n} texts of task {config.task!r} to {args.out}; label them with:")
+    print(f"  qaemb-fast label --corpus {args.out} --out labels/{config.task} [--questions SET]")
+    print(f"then: qaemb-fast eval classify {same} --teacher-labels labels/{config.task} --out results.json")
+    return 0
