@@ -2,9 +2,10 @@
 
 Each task folder written by `qaemb-fast eval d3 --export-texts DIR` is an ordinary labelling job
 (`qaemb-fast label --corpus DIR/<task>/texts.jsonl --questions DIR/<task>/questions.json
---out DIR/<task>/teacher-answers` labels one task). This script runs the same jobs, `--chunks-per-round` chunks
+--out DIR/<task>/teacher-answers --calibration none` labels one task). This script runs the same jobs, `--chunks-per-round` chunks
 of every task in turn, so that a run stopped at any time has labelled a similar seeded random subsample of every
 task, and it loads the teacher once instead of once per task. Interrupt it at any time; rerunning resumes.
+It stores the raw answers (`--calibration none`): `qaemb-fast eval calibration` applies each calibration to them.
 
     python bench/label_d3.py bench/labels/d3            # until every task is labelled
 """
@@ -40,6 +41,7 @@ def main() -> None:
                 dtype=args.dtype,
                 device=args.device,
                 max_chunks=args.chunks_per_round,
+                calibration="none",  # raw answers: `qaemb-fast eval calibration` compares calibrations on them
                 progress=False,
             )
             before = len(list((task / "teacher-answers" / "parts").glob("chunk-*.npz")))

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distill.calibration import CONTENT_FREE_INPUTS, DEFAULT_SHIFT, Calibration, make_calibration
 from distill.labelled_dataset import (
     ANSWERS,
     DATASET_DIR,
@@ -63,14 +64,16 @@ IDENTITY_FIELDS = (
     "yes_token_ids",
     "no_token_ids",
     "question_set_hash",
+    "calibration",
     "corpus_hash",
     "num_unique_texts",
     "chunk_size",
 )
 # A folder whose answers are reused (--reuse) must agree on every identity field except these, which describe
 # the corpus rather than how each text was answered.
-REUSE_MAY_DIFFER = ("corpus_hash", "num_unique_texts", "chunk_size")
+REUSE_MAY_DIFFER = ("corpus_hash", "num_unique_texts", "chunk_size", "calibration")  # chunks hold raw answers
 TEACHER_HASH = "teacher_weights_sha256"
+LABEL_CALIBRATIONS = ("shifted", "contextual", "none")  # "platt" needs labels: see distill/calibration.py
 MERGE_CLAIM = "merge"
 # Seconds without a heartbeat after which a claim held on another machine counts as abandoned. A heartbeat is
 # written after every text, which takes seconds to ~2 minutes (109 questions on a slow CPU).
@@ -95,6 +98,10 @@ class LabelConfig:
     chunk_size: int = 16  # texts per resumable chunk file: the most work a kill can lose
     batch_size: int = 16  # questions per forward pass (sorted by length; bigger batches pad more)
     max_text_tokens: int | None = None  # most tokens of a text the teacher reads (default: what fits its context)
+    calibration: str = field(
+        default="shifted", metadata={"choices": LABEL_CALIBRATIONS}
+    )  # how raw P(yes) becomes the stored answers (distill/calibration.py); chunk files keep the raw answers
+    recalibrate: bool = False  # do not label: record --calibration for a labelled folder and rewrite its dataset
     max_chunks: int | None = None  # stop after this many new chunks (for time-boxed runs)
     merge: bool = True  # write OUT/dataset when this run completes the corpus (--no-merge: only chunk files)
     reuse: tuple[str, ...] = field(
@@ -143,18 +150,32 @@ def same_teacher(old: dict, new: dict) -> bool:
     return bool(teacher_aliases(old.get("teacher")) & teacher_aliases(new.get("teacher")))
 
 
+def calibration_setup(provenance: dict) -> tuple:
+    """What defines a folder's calibration: (kind, shift, content-free inputs). A folder labelled before calibration
+    existed holds raw answers: kind "none". The measured content-free log-odds are not compared: they differ by
+    rounding between devices, and every later run reuses the ones the first run stored."""
+    c = Calibration.from_dict(provenance.get("calibration"))
+    return (c.kind, c.shift, tuple(c.content_free_inputs) if c.kind != "none" else ())
+
+
 def setup_differences(old: dict, new: dict, ignore=()) -> list[str]:
     """The identity fields (see IDENTITY_FIELDS) on which two labelling setups disagree."""
-    return [
-        f
-        for f in IDENTITY_FIELDS
-        if f not in ignore and (not same_teacher(old, new) if f == "teacher" else old.get(f) != new.get(f))
-    ]
+
+    def differ(f) -> bool:
+        if f == "teacher":
+            return not same_teacher(old, new)
+        if f == "calibration":
+            return calibration_setup(old) != calibration_setup(new)
+        return old.get(f) != new.get(f)
+
+    return [f for f in IDENTITY_FIELDS if f not in ignore and differ(f)]
 
 
 def _describe(provenance: dict, f: str) -> str:
     if f == "teacher" and provenance.get(TEACHER_HASH):
         return f"{provenance.get(f)!r} (weights {provenance[TEACHER_HASH][:19]}…)"
+    if f == "calibration":
+        return Calibration.from_dict(provenance.get(f)).describe()
     return repr(provenance.get(f))
 
 
@@ -395,12 +416,16 @@ def read_chunk(out: Path, k: int, expected_texts: list[str] | None = None) -> tu
     return answers, worker
 
 
-def answers_by_text(folder) -> AnswerTable:
+def answers_by_text(folder, raw: bool = False) -> AnswerTable:
     """The teacher's answers in a labelling folder as a text -> answers table (`qaemb_fast.AnswerTable`, with the
     questions and the teacher's name): from the chunk files, so an unfinished job counts, or from the merged
-    dataset of a folder that has no chunk files (`--export-partial`, `questions subset-labels`)."""
+    dataset of a folder that has no chunk files (`--export-partial`, `questions subset-labels`).
+
+    The answers are calibrated as the folder's provenance says (what its merged dataset holds); raw=True gives the
+    teacher's raw P(yes) instead (what the chunk files hold)."""
     folder = Path(folder)
     provenance = read_provenance(folder)
+    calibration = Calibration.from_dict(provenance.get("calibration"))
     chunks = sorted((folder / PARTS_DIR).glob("chunk-*.npz"))
     if chunks:
         texts, rows = [], []
@@ -409,9 +434,13 @@ def answers_by_text(folder) -> AnswerTable:
             texts += chunk_texts
             rows.append(answers)
         answers = np.concatenate(rows)
+        if not raw:
+            answers = calibration(answers)
     else:
         ds, provenance, _ = load_labelled_dataset(folder)
         texts, answers = list(ds[TEXT]), np.asarray(ds[ANSWERS], dtype=np.float32)
+        if raw:
+            answers = calibration.invert(answers)
     return AnswerTable(texts, answers, provenance["questions"], name=provenance.get("teacher", "teacher"))
 
 
@@ -431,7 +460,7 @@ def reusable_answers(folders, provenance: dict) -> dict[str, np.ndarray]:
         diffs = setup_differences(old, provenance, ignore=REUSE_MAY_DIFFER)
         if diffs:
             raise LabelledDatasetError(f"--reuse {folder}: labelled with another setup ({', '.join(diffs)} differ)")
-        for text, answers in answers_by_text(folder).items():
+        for text, answers in answers_by_text(folder, raw=True).items():
             table.setdefault(text, answers)
     return table
 
@@ -485,6 +514,9 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
         num_unique_texts=len(unique),
         chunk_size=config.chunk_size,
     )
+    provenance["calibration"] = job_calibration(out, config.calibration, teacher, question_set.questions)
+    if config.recalibrate:
+        return recalibrate(out, items, provenance)
     check_or_write_provenance(out, provenance)
     reused = reusable_answers(config.reuse, provenance) if config.reuse else {}
 
@@ -568,6 +600,35 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
     return out
 
 
+def job_calibration(out: Path, kind: str, teacher, questions) -> dict:
+    """The calibration of a job as stored in its provenance. A folder that already holds this calibration keeps the
+    content-free log-odds its first run measured (every shard and resume applies the same transform); otherwise
+    the teacher answers the content-free inputs now (3 prompts per question: negligible next to the job)."""
+    if kind == "none":
+        return Calibration("none", list(questions)).to_dict()
+    wanted = (kind, DEFAULT_SHIFT if kind == "shifted" else 0.0, CONTENT_FREE_INPUTS)
+    if (out / PROVENANCE_FILE).exists():
+        old = read_provenance(out)
+        if calibration_setup(old) == wanted and Calibration.from_dict(old.get("calibration")).questions == questions:
+            return old["calibration"]
+    return make_calibration(kind, teacher, questions).to_dict()
+
+
+def recalibrate(out: Path, items, provenance: dict) -> Path:
+    """Give a labelled folder another calibration: the chunk files keep the raw answers, the provenance records the
+    new calibration and the merged dataset is rewritten with it (when every chunk is there)."""
+    old, provenance = read_provenance(out), json.loads(json.dumps(provenance))  # compare as stored
+    diffs = [f for f in setup_differences(old, provenance) if f != "calibration"]
+    if diffs:
+        raise LabelledDatasetError(f"--recalibrate {out}: the folder was labelled with another setup ({diffs})")
+    atomic_write_json(out / PROVENANCE_FILE, dict(old, calibration=provenance["calibration"]))
+    num_chunks = -(-old["num_unique_texts"] // old["chunk_size"])
+    if all(chunk_path(out, k).exists() for k in range(num_chunks)):
+        merge_labels(out, items)
+    print(f"{out}: calibration {Calibration.from_dict(provenance['calibration']).describe()}")
+    return out
+
+
 def already_merged(out: Path, num_texts: int) -> bool:
     """OUT/dataset is complete: written by a merge that finished (the provenance is written last)."""
     if not (out / DATASET_DIR).is_dir():
@@ -603,6 +664,8 @@ def merge_labels(out, items, allow_partial: bool = False, into=None) -> Path:
     rows = [i for i in range(len(texts)) if not np.isnan(answers[inverse[i], 0])]
     if not rows:
         raise LabelledDatasetError(f"{out}: no chunk is labelled yet")
+    # Chunk files hold the teacher's raw P(yes); the dataset holds them calibrated as the provenance records.
+    answers = Calibration.from_dict(provenance.get("calibration"))(answers)
     prov = dict(provenance, labelled_by=summarize_workers(workers))
     if missing:
         prov.update(

@@ -94,7 +94,8 @@ def export_d3_texts(tasks: list[D3Task], out, seed: int = 0) -> list[Path]:
     """Per task, write OUT/<task>/texts.jsonl (seeded random order) and questions.json (its one question).
 
     Returns the task folders. Label each with
-    `qaemb-fast label --corpus OUT/<task>/texts.jsonl --questions OUT/<task>/questions.json --out OUT/<task>/teacher-answers`.
+    `qaemb-fast label --corpus OUT/<task>/texts.jsonl --questions OUT/<task>/questions.json --out OUT/<task>/teacher-answers
+    --calibration none` (raw answers; `qaemb-fast eval calibration` applies each calibration to them).
     """
     from qaemb_fast.questions import QuestionSet
 
@@ -120,7 +121,8 @@ def score_answers(p_yes: np.ndarray, labels: np.ndarray) -> dict:
     return {
         "n": int(len(labels)),
         "roc_auc": float(roc_auc_score(labels, p_yes)) if 0 < true_rate < 1 else float("nan"),
-        "balanced_accuracy": float(balanced_accuracy_score(labels, pred)),
+        # undefined with one class (sklearn would warn and return the recall of that class)
+        "balanced_accuracy": float(balanced_accuracy_score(labels, pred)) if 0 < true_rate < 1 else float("nan"),
         "accuracy": float(accuracy_score(labels, pred)),
         "majority_accuracy": max(true_rate, 1 - true_rate),
         "yes_rate": float(pred.mean()),
@@ -214,7 +216,7 @@ def run_d3(config: D3Config) -> D3Result | None:
         print(f"wrote the texts and question of {len(folders)} tasks to {config.export_texts}; label each task with")
         print(
             f"  qaemb-fast label --corpus {folders[0]}/{TEXTS_FILE} --questions {folders[0]}/{QUESTIONS_FILE} "
-            f"--out {folders[0]}/{ANSWERS_DIR}"
+            f"--out {folders[0]}/{ANSWERS_DIR} --calibration none"
         )
         print(f"(or all of them in turn: python bench/label_d3.py {config.export_texts}), then score with")
         print(f"  qaemb-fast eval d3 --data {config.data} --teacher-labels {config.export_texts}")

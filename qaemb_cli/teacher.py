@@ -26,13 +26,13 @@ Interrupt it at any time: re-running the same command resumes, losing at most on
 """
 
 MODEL_FIELDS = ("teacher", "dtype", "device")  # which LLM, and where it runs
-PROMPT_FIELDS = ("questions", "prompt", "system", "few_shot", "max_text_tokens")  # how it is asked
+PROMPT_FIELDS = ("questions", "prompt", "system", "few_shot", "max_text_tokens", "calibration")  # how it is asked
 TEACHER_HELP = {"teacher": {"more_help": f" (offline: {', '.join(OFFLINE_TEACHERS)}; see `qaemb-fast teacher list`)"}}
 
 
 def add_teacher_options(parser, prompt: bool = True) -> list[str]:
     """The teacher options of LabelConfig (--teacher --dtype --device, and with prompt: --questions --prompt
-    --system --few-shot --max-text-tokens), for every command that loads a teacher. Returns the field names."""
+    --system --few-shot --max-text-tokens --calibration), for every command that loads a teacher. Returns the field names."""
     only = MODEL_FIELDS + (PROMPT_FIELDS if prompt else ())
     return add_config_options(parser, LabelConfig, only=only, overrides=TEACHER_HELP)
 
@@ -122,7 +122,11 @@ def cmd_teacher_ask(args) -> int:
         device=config.device,
         max_text_tokens=config.max_text_tokens,
     )
-    answers = teacher.encode(args.texts, show_progress_bar=True)
+    from distill.calibration import make_calibration
+
+    calibration = make_calibration(config.calibration, teacher, teacher.questions)
+    answers = calibration(teacher.encode(args.texts, show_progress_bar=True))
+    print(f"calibration: {calibration.describe()}")
     for text, row in zip(args.texts, answers):
         print(text)
         for k in np.argsort(-row)[: args.top_k]:

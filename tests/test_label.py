@@ -47,7 +47,11 @@ def make_teacher(prompt="default"):
 
 
 def config(out, **kw):
-    return LabelConfig(**{"out": str(out), "questions": QUESTIONS, "chunk_size": 2, "progress": False, **kw})
+    """A tiny job. Raw answers (calibration "none") unless a test asks for a calibration: the other tests compare
+    answers with `Teacher.encode` and count the texts the teacher is asked about."""
+    return LabelConfig(
+        **{"out": str(out), "questions": QUESTIONS, "chunk_size": 2, "progress": False, "calibration": "none", **kw}
+    )
 
 
 def answers_of(out):
@@ -392,3 +396,55 @@ def test_claims_keep_two_runs_apart_and_abandoned_claims_are_taken_over(tmp_path
     assert time.time() - remote.stat().st_mtime < 60
     mine.release_all()
     assert sorted(p.name for p in parts.glob("*.claim")) == ["chunk-000001.claim"]  # other's, still held
+
+
+def test_calibrated_job_keeps_raw_chunks_and_writes_calibrated_answers(tmp_path):
+    """Chunk files hold the raw P(yes) (the same as an uncalibrated job's); the dataset and `answers_by_text` hold
+    them calibrated with the content-free log-odds the provenance records; raw=True gives them back."""
+    from distill.calibration import CONTENT_FREE_INPUTS, Calibration, logit
+    from distill.label import answers_by_text
+
+    teacher = make_teacher()
+    run_labelling(config(tmp_path / "raw"), teacher=teacher, items=ITEMS)
+    run_labelling(config(tmp_path / "cal", calibration="shifted"), teacher=teacher, items=ITEMS)
+    texts, _, raw, prov_raw = answers_of(tmp_path / "raw")
+    texts_cal, _, cal, prov = answers_of(tmp_path / "cal")
+    assert texts == texts_cal and prov_raw["calibration"]["kind"] == "none"
+    calibration = Calibration.from_dict(prov["calibration"])
+    assert calibration.kind == "shifted" and calibration.shift > 0
+    # the recorded content-free log-odds are the teacher's own answers to the content-free inputs
+    expected = logit(teacher.encode(list(CONTENT_FREE_INPUTS))).mean(0)
+    np.testing.assert_allclose(calibration.content_free_logodds, expected, atol=1e-4)
+    np.testing.assert_allclose(cal, calibration(raw), atol=1e-6)
+    assert (cal > 0.5).mean() < (raw > 0.5).mean() or (raw > 0.5).mean() == 0  # the shift only removes yeses
+    for k in range(3):  # 6 distinct texts, 2 per chunk
+        np.testing.assert_array_equal(
+            np.load(chunk_path(tmp_path / "raw", k))["answers"], np.load(chunk_path(tmp_path / "cal", k))["answers"]
+        )
+    table, raw_table = answers_by_text(tmp_path / "cal"), answers_by_text(tmp_path / "cal", raw=True)
+    np.testing.assert_allclose(table["Rain fell on the sea."], cal[texts.index("Rain fell on the sea.")], atol=1e-6)
+    np.testing.assert_allclose(raw_table["Rain fell on the sea."], raw[texts.index("Rain fell on the sea.")], atol=1e-6)
+
+
+def test_calibration_is_part_of_the_setup_and_recalibrate_changes_it(tmp_path):
+    """A folder of raw answers (or one labelled before calibration existed) refuses a calibrated resume, naming the
+    calibration; --recalibrate records the new one and rewrites the dataset from the raw chunks."""
+    from distill.calibration import Calibration
+    from distill.label import PROVENANCE_FILE
+
+    teacher = make_teacher()
+    out = tmp_path / "a"
+    run_labelling(config(out), teacher=teacher, items=ITEMS)
+    _, _, raw, _ = answers_of(out)
+    prov = json.loads((out / PROVENANCE_FILE).read_text())
+    prov.pop("calibration")  # as written before calibration existed
+    (out / PROVENANCE_FILE).write_text(json.dumps(prov))
+    run_labelling(config(out), teacher=teacher, items=ITEMS)  # raw resume of an old folder: fine
+    with pytest.raises(LabelledDatasetError, match="calibration"):
+        run_labelling(config(out, calibration="contextual"), teacher=teacher, items=ITEMS)
+    run_labelling(config(out, calibration="contextual", recalibrate=True), teacher=teacher, items=ITEMS)
+    _, _, cal, prov = answers_of(out)
+    calibration = Calibration.from_dict(prov["calibration"])
+    assert calibration.kind == "contextual"
+    np.testing.assert_allclose(cal, calibration(raw), atol=1e-6)
+    run_labelling(config(out, calibration="contextual"), teacher=teacher, items=ITEMS)  # now resumes as such

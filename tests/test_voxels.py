@@ -170,6 +170,30 @@ def test_fit_recovers_planted_questions_and_beats_random(planted):
     assert region == enc.top_questions(v, k=3)
 
 
+def test_coefficients_first_ridge_equals_himalaya(planted):
+    """The few-targets solver is the same estimator as himalaya's RidgeCV: same alphas, same weights."""
+    stories, responses, _, _, truth = planted
+    fits = {
+        solver: VoxelEncoder(truth, backend="numpy", solver=solver).fit(stories[:5], responses[:5])
+        for solver in ("himalaya", "coefficients-first")
+    }
+    a, b = fits["himalaya"], fits["coefficients-first"]
+    assert b.backend_.endswith("(coefficients-first)") and not a.backend_.endswith("(coefficients-first)")
+    np.testing.assert_allclose(a.best_alphas_, b.best_alphas_, rtol=1e-6)  # the same grid value per voxel
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-3, atol=1e-4 * np.abs(a.coef_).max())
+    np.testing.assert_allclose(a.cv_scores_, b.cv_scores_, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(a.score(stories[5:], responses[5:]), b.score(stories[5:], responses[5:]), atol=1e-4)
+    # "auto" takes the cheaper one: coefficients first for few features or targets; himalaya's order where there are
+    # more features than rows, or more targets than one batch holds
+    from qaemb_fast.voxels.encoder import pick_solver
+
+    splits = [(np.arange(2000), np.arange(2000, 2500))]
+    assert pick_solver("auto", 40, 60, splits) == "coefficients-first"
+    assert pick_solver("auto", 5000, 15_000, splits) == "himalaya"
+    assert pick_solver("auto", 40, 95_000, splits, max_targets=20_000) == "himalaya"
+    assert pick_solver("auto", 40, 95_000, splits, max_targets=None) == "coefficients-first"
+
+
 def test_save_load_roundtrip(planted, tmp_path):
     stories, responses, *_, truth = planted
     enc = VoxelEncoder(truth, delays=(1, 2)).fit(stories[:3], responses[:3])

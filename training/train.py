@@ -353,6 +353,16 @@ def model_card(student_config, config: TrainConfig) -> str:
     labelled_on = [*teacher.get("labelled_by", []), *teacher.get("workers", [])]
     if labelled_on:
         lines += ["", "Labelled on:", "", *[f"- {w}" for w in labelled_on]]
+    # How a binary answer is decided: the student learns the calibrated teacher answers, so its P(yes) > 0.5 is the
+    # calibrated teacher's decision (distill/calibration.py).
+    from distill.calibration import Calibration
+
+    calibration = Calibration.from_dict(teacher.get("calibration"))
+    lines += [
+        "",
+        f'Calibration of the teacher\'s answers: {calibration.describe()}. Binary answers (`output="binary"`, `QAEmb`) '
+        "are P(yes) > 0.5 of these calibrated answers.",
+    ]
     lines += [
         "",
         "Split by document (no document appears in two splits):",
