@@ -30,7 +30,7 @@ CALIBRATIONS = ("none", "contextual", "shifted", "platt")
 CONTENT_FREE_INPUTS = ("N/A", "[MASK]", "the")
 # The global shift of "shifted" for the default teacher and prompt, fitted on the project's gold set by
 # `qaemb-fast eval calibration` (fit_shift on all gold pairs). Other teachers: fit your own or use "contextual".
-DEFAULT_SHIFT = 2.0
+DEFAULT_SHIFT = 1.92
 EPS = 1e-6
 
 
@@ -161,7 +161,7 @@ def fit_platt(p_yes, labels, C: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         if y[:, q].min() == y[:, q].max():
             b[q] = -np.median(z[:, q]) + (4.0 if y[0, q] else -4.0)
             continue
-        model = LogisticRegression(C=C).fit(z[:, q : q + 1], y[:, q])
+        model = LogisticRegression(C=C, solver="newton-cholesky").fit(z[:, q : q + 1], y[:, q])
         a[q], b[q] = float(model.coef_[0, 0]), float(model.intercept_[0])
     return a, b
 

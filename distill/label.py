@@ -88,9 +88,11 @@ class LabelConfig:
     questions: str = "default"  # question-set file (.json or .txt), or "default" for the packaged set
     corpus: str = "builtin:default"  # texts: a .txt/.csv/.jsonl file, a saved `datasets` folder, or builtin:NAME[:N]
     out: str = "labels"  # output folder (resumed if it exists)
-    prompt: str = "default"  # 'default', 'paper', or a template containing {text} then {question}
+    prompt: str = "default"  # 'default', 'paper', 'strict', or a template containing {text} then {question}
     system: str | None = None  # system prompt (default: the chat template's own)
-    few_shot: str = field(default="paper", metadata={"choices": ("paper", "none")})  # answered example turns first
+    few_shot: str = field(
+        default="paper", metadata={"choices": ("paper", "hard-negatives", "none")}
+    )  # answered example turns first
     dtype: str = "auto"  # auto (bf16 where the hardware runs it natively, else fp32), bf16, fp16 or fp32
     device: str | None = None  # cpu, cuda, cuda:1 ... (default: cuda if available)
     num_shards: int = 1  # total number of workers

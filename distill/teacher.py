@@ -36,7 +36,14 @@ TEXT_SLOT, QUESTION_SLOT = "{text}", "{question}"
 # into the cached prefix, and ends the prefix with "Question:" so a suffix is just the question + chat tail.
 PAPER_PROMPT = "Input text: {text}\nQuestion: {question}\nAnswer with yes or no, then give an explanation."
 DEFAULT_PROMPT = "Answer the question about the input text with yes or no.\nInput text: {text}\nQuestion: {question}"
-PROMPTS = {"default": DEFAULT_PROMPT, "paper": PAPER_PROMPT}
+# The failure mode measured on gold labels (DESIGN.md §5, `qaemb-fast eval gold`): the teacher reads implied things
+# as mentioned ("laughed" -> speaking, knee pain -> sound). "strict" says so in the instruction.
+STRICT_PROMPT = (
+    "Answer the question about the input text with yes or no. Answer yes only if the text itself explicitly "
+    "mentions or clearly contains what the question asks about; if it is only implied, or absent, answer no.\n"
+    "Input text: {text}\nQuestion: {question}"
+)
+PROMPTS = {"default": DEFAULT_PROMPT, "paper": PAPER_PROMPT, "strict": STRICT_PROMPT}
 
 # Few-shot turns placed before the real question (the paper distilled from LLaMA-3-8B *few-shot* answers). Small
 # instruction models say "yes" too readily when asked cold: on bench/probe_teacher_prompts.py the 1.5B teacher's
@@ -54,6 +61,18 @@ FEW_SHOT = (
         "No",
     ),
 )
+
+# The paper's turns plus hard cases of the failure modes above: implied speech, sound, memory and reported
+# questions answered "No", explicit ones "Yes" (texts written for this; none is in the gold set).
+HARD_NEGATIVES = FEW_SHOT + (
+    ("she laughed and shook her head at the waiter", "Does the input mention speaking or talking?", "No"),
+    ("my knee has ached ever since that long hike", "Does the input mention a sound or noise?", "No"),
+    ("when i was a kid we lived near the harbour", "Does the input mention remembering or forgetting?", "No"),
+    ("he asked her where the station was", "Does the input contain a question?", "No"),
+    ("where did you leave the keys", "Does the input contain a question?", "Yes"),
+    ("the room went quiet when the bell rang twice", "Does the input mention a sound or noise?", "Yes"),
+)
+FEW_SHOTS = {"paper": FEW_SHOT, "hard-negatives": HARD_NEGATIVES, "none": ()}
 
 YES_SPELLINGS = ("yes", "Yes", "YES", " yes", " Yes", " YES")
 NO_SPELLINGS = ("no", "No", "NO", " no", " No", " NO")
@@ -75,8 +94,12 @@ class PromptConfig:
 
     def __post_init__(self):
         self.template = PROMPTS.get(self.template, self.template)
-        if self.few_shot in ("paper", "none"):
-            self.few_shot = FEW_SHOT if self.few_shot == "paper" else ()
+        if isinstance(self.few_shot, str):
+            if self.few_shot not in FEW_SHOTS:
+                raise TeacherError(
+                    f"few_shot must be one of {', '.join(FEW_SHOTS)} or (text, question, answer) triples"
+                )
+            self.few_shot = FEW_SHOTS[self.few_shot]
         self.few_shot = tuple(tuple(example) for example in self.few_shot or ())
         if any(len(example) != 3 for example in self.few_shot):
             raise TeacherError("few_shot examples are (text, question, answer) triples")

@@ -430,8 +430,9 @@ def results_markdown(result: dict) -> str:
     subset = f"a seeded subset of {cfg['train_stories']} " if cfg.get("train_stories") else "all "
     lines.append(
         f"- Fitted on {subset}training stories: each word's {cfg['context_words'] + 1}-word window, Lanczos to TRs, "
-        f"z-scored per story, FIR delays {list(cfg['delays'])} TRs, ridge (himalaya) with one alpha per PC chosen by "
-        "cross-validation over whole training stories. 95 % CI: paired bootstrap over test TRs, blocks of "
+        f"z-scored per story, FIR delays {list(cfg['delays'])} TRs, ridge with one alpha per PC chosen by "
+        "cross-validation over whole training stories (VoxelEncoder: himalaya's estimator, computed coefficients-first "
+        "for few targets). 95 % CI: paired bootstrap over test TRs, blocks of "
         f"{cfg['block_trs']} consecutive TRs within each test story, {cfg['n_bootstrap']} resamples."
     )
     lines += [f"- {n}" for n in result.get("notes", [])]

@@ -1,6 +1,6 @@
-"""`qaemb-fast eval classify | export-texts | d3`: how useful and how right are the answers?
+"""`qaemb-fast eval classify | export-texts | d3 | gold | calibration`: how useful and how right are the answers?
 
-Options come from `evaluation.classify.ClassifyConfig` and `evaluation.d3.D3Config` (qaemb_cli/options.py).
+Options come from the config dataclasses of evaluation.classify, .d3, .gold and .calibration (qaemb_cli/options.py).
 """
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ import argparse
 import json
 from pathlib import Path
 
+from evaluation.calibration import CalibrationEvalConfig
 from evaluation.classify import ClassifyConfig
 from evaluation.d3 import D3Config
+from evaluation.gold import GoldConfig
 from qaemb_cli.options import add_config_command, add_config_options, config_from_args, require_path
 
 CLASSIFY_DESCRIPTION = """\
@@ -34,9 +36,9 @@ TASK_FIELDS = ("task", "max_texts", "seed")
 def register(sub) -> None:
     e = sub.add_parser(
         "eval",
-        help="evaluate embeddings: the paper's simple NLP tasks, D3 gold labels",
+        help="evaluate embeddings: the paper's simple NLP tasks, D3 and the project's gold labels, calibrations",
         description="Evaluate QA answers: as features for classification (`classify`, on real offline data) and "
-        "against gold yes/no labels (`d3`).",
+        "against gold yes/no labels (`d3`, `gold`, `calibration`).",
     )
     e.set_defaults(_parser=e)
     es = e.add_subparsers(dest="eval_command", metavar="SUBCOMMAND")
@@ -67,6 +69,29 @@ def register(sub) -> None:
         help="D3 gold labels: how often are the student's or the teacher's yes/no answers right (ROC-AUC, accuracy)",
         description="Ask each D3 task's question about its texts and compare with the gold labels (evaluation/d3.py).",
         overrides={"data": {"required": True}},
+    )
+    add_config_command(
+        es,
+        "gold",
+        GoldConfig,
+        run="evaluation.gold:run_gold",
+        help="the project's gold set (60 texts x the 109 default questions): how right are the teacher's or a "
+        "student's answers (ROC-AUC, accuracy, yes-rate)",
+        description="Score teacher answers (--teacher-labels, a labelling folder made on the gold texts) or a student "
+        "checkpoint against the hand-made gold labels, pooled and per question, with and without ambiguous pairs "
+        "(evaluation/gold.py).",
+    )
+    add_config_command(
+        es,
+        "calibration",
+        CalibrationEvalConfig,
+        run="evaluation.calibration:run_calibration_eval",
+        help="compare calibrations of the teacher's raw answers (none, contextual, shifted, platt, prompt variants) "
+        "on the same gold and D3 pairs",
+        description="Side by side on the same gold pairs and D3 pairs, from stored raw teacher answers: each "
+        "calibration's ROC-AUC, balanced accuracy, accuracy vs. majority and yes-rate vs. truth "
+        "(evaluation/calibration.py). Only the content-free inputs need the teacher (cached in OUT).",
+        overrides={"gold_labels": {"required": True}, "out": {"required": True}},
     )
 
 
