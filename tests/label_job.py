@@ -31,8 +31,12 @@ def main() -> int:
 
     answer_text = Teacher.answer_text
 
+    from distill.calibration import CONTENT_FREE_INPUTS
+
     def logged(self, text, questions, batch_size=32):
         answers = answer_text(self, text, questions, batch_size)
+        if text in CONTENT_FREE_INPUTS:  # the calibration's content-free prompts, not corpus texts
+            return answers
         with open(args.log, "a", encoding="utf-8") as f:
             f.write(json.dumps({"pid": os.getpid(), "text": text}) + "\n")
         time.sleep(args.delay)

@@ -145,7 +145,15 @@ def test_help_lists_the_choices():
 
     text = " ".join(_subparser("label").format_help().split())
     assert all(name in text for name in OFFLINE_TEACHERS) and all(f"'{p}'" in text for p in PROMPTS)
-    assert "--few-shot {paper,none}" in text
+    assert "--few-shot {paper,hard-negatives,none}" in text
+    from dataclasses import fields
+
+    from distill.label import LabelConfig
+    from distill.teacher import FEW_SHOTS
+
+    # label.py keeps its own copy of the names (importing the teacher would load torch for `--help`): same set
+    few_shot = next(f for f in fields(LabelConfig) if f.name == "few_shot")
+    assert set(few_shot.metadata["choices"]) == set(FEW_SHOTS)
     assert "{student,teacher,bow,tfidf,minilm,majority}" not in _subparser("eval", "classify").format_help()
     assert "choices: student, teacher, bow" in " ".join(_subparser("eval", "classify").format_help().split())
 
