@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qaemb_fast.texts import TextFileError, context_windows
+from qaemb_fast.texts import TextFileError, context_windows, read_jsonl
 from qaemb_fast.texts import read_text_file as _decode_text_file
 
 
@@ -157,17 +157,10 @@ def _read_file(path, text_field, doc_field, windows, stride, prefix):
         fields = reader.fieldnames or []
         return _rows_to_items(rows, fields, text_field, doc_field, windows, stride, str(path), prefix)
     if suffix == ".jsonl":
-        rows = []
-        for lineno, line in enumerate(read_text_file(path).split("\n"), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CorpusError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise CorpusError(f"{path}:{lineno}: expected a JSON object per line, got {type(row).__name__}")
-            rows.append(row)
+        try:
+            rows = read_jsonl(path)
+        except TextFileError as e:  # bad JSON or not UTF-8: a CorpusError naming the file and line
+            raise CorpusError(str(e)) from None
         fields = list(dict.fromkeys(k for r in rows for k in r))
         return _rows_to_items(rows, fields, text_field, doc_field, windows, stride, str(path), prefix)
     raise CorpusError(

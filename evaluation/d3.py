@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qaemb_fast.texts import read_jsonl
+
 TEXTS_FILE, QUESTIONS_FILE, ANSWERS_DIR = "texts.jsonl", "questions.json", "teacher-answers"
 
 
@@ -75,7 +77,7 @@ def load_d3_tasks(data, tasks=()) -> list[D3Task]:
         path = root / f"{entry['task']}.jsonl"
         if not path.is_file():
             raise D3DataError(f"{path}: missing (listed in {index_path})")
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = read_jsonl(path)
         texts = [r["text"] for r in rows]
         labels = np.array([int(r["label"]) for r in rows])
         if not texts or set(np.unique(labels)) - {0, 1}:

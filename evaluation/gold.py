@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from qaemb_fast import QuestionSet
+from qaemb_fast.texts import read_jsonl
 
 GOLD_PATH = Path(__file__).parent / "data" / "gold_default_questions.jsonl"
 KINDS = ("story-window", "sentence", "review", "news", "dialogue", "domain")
@@ -39,19 +40,11 @@ class GoldSetError(ValueError):
 def load_gold_records(path=None) -> list[dict]:
     """The raw records of the gold file, in file order."""
     path = Path(path) if path is not None else GOLD_PATH
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise GoldSetError(f"{path}:{line_no}: not JSON ({e})") from e
-            missing = {"id", "kind", "text", "yes", "ambiguous"} - set(record)
-            if missing:
-                raise GoldSetError(f"{path}:{line_no}: missing fields {sorted(missing)}")
-            records.append(record)
+    records = read_jsonl(path)  # bad JSON or not UTF-8: an error naming the file and line
+    for k, record in enumerate(records, 1):
+        missing = {"id", "kind", "text", "yes", "ambiguous"} - set(record)
+        if missing:
+            raise GoldSetError(f"{path}: record {k} (id {record.get('id')!r}): missing fields {sorted(missing)}")
     return records
 
 

@@ -9,6 +9,7 @@ answers are exactly the texts the features look up.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 
@@ -28,6 +29,22 @@ def read_text_file(path) -> str:
             f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); convert the file to UTF-8, e.g. "
             f"`iconv -f latin1 -t utf-8 {path.name} > fixed{path.suffix}`"
         ) from None
+
+
+def read_jsonl(path) -> list[dict]:
+    """One JSON object per non-blank line of a UTF-8 file; a bad line is a TextFileError naming the file and line."""
+    rows = []
+    for lineno, line in enumerate(read_text_file(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise TextFileError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise TextFileError(f"{path}:{lineno}: expected a JSON object per line, got {type(row).__name__}")
+        rows.append(row)
+    return rows
 
 
 def context_windows(words, size: int = 10, start: int = 0, step: int = 1) -> list[str]:
