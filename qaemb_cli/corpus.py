@@ -6,17 +6,17 @@ import json
 from pathlib import Path
 
 from distill.corpus import BUILTIN, load_builtin
+from qaemb_cli.options import add_command_group
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
+    csub = add_command_group(
+        sub,
         "corpus",
         help="offline texts to label: fetch, export, stats",
         description="Texts for the teacher. `fetch` installs the offline corpora (Austen, Moby Dick, WordNet) "
         "from Debian packages without R; `export` writes one as JSONL; `stats` describes a corpus.",
     )
-    p.set_defaults(_parser=p)
-    csub = p.add_subparsers(dest="corpus_command", metavar="SUBCOMMAND")
 
     f = csub.add_parser("fetch", help="download + unpack the offline texts (apt-get download, dpkg-deb -x; no R)")
     f.add_argument(

@@ -13,7 +13,7 @@ from evaluation.calibration import CalibrationEvalConfig
 from evaluation.classify import ClassifyConfig
 from evaluation.d3 import D3Config
 from evaluation.gold import GoldConfig
-from qaemb_cli.options import add_config_command, add_config_options, config_from_args, require_path
+from qaemb_cli.options import add_command_group, add_config_command, add_config_options, config_from_args, require_path
 
 CLASSIFY_DESCRIPTION = """\
 The paper's simple NLP tasks on real offline data (fetched from Debian packages on first use):
@@ -34,14 +34,13 @@ TASK_FIELDS = ("task", "max_texts", "seed")
 
 
 def register(sub) -> None:
-    e = sub.add_parser(
+    es = add_command_group(
+        sub,
         "eval",
         help="evaluate embeddings: the paper's simple NLP tasks, D3 and the project's gold labels, calibrations",
         description="Evaluate QA answers: as features for classification (`classify`, on real offline data) and "
         "against gold yes/no labels (`d3`, `gold`, `calibration`).",
     )
-    e.set_defaults(_parser=e)
-    es = e.add_subparsers(dest="eval_command", metavar="SUBCOMMAND")
     c = es.add_parser(
         "classify",
         help="logistic regression on student / teacher QA features vs. bag-of-words and MiniLM (accuracy, AUC)",

@@ -185,6 +185,14 @@ def config_from_args(args: argparse.Namespace, config_cls, names=None, **values)
     return config_cls(**values)
 
 
+def add_command_group(sub, name: str, **parser_options):
+    """A command group (`qaemb-fast NAME SUBCOMMAND ...`): returns its subparsers. Given without a subcommand, the
+    group prints its own help (`qaemb_cli.main` reads `_parser`). parser_options: help, description, ..."""
+    group = sub.add_parser(name, **parser_options)
+    group.set_defaults(_parser=group)
+    return group.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND")
+
+
 def add_config_command(
     sub, name, config_cls, run: str, help: str, description: str | None = None, report: str | None = None, **options
 ):

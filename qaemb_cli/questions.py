@@ -19,7 +19,7 @@ from pathlib import Path
 
 from distill.question_generation import GenerationConfig
 from evaluation.question_selection import select_questions
-from qaemb_cli.options import add_config_options, config_from_args, require_path
+from qaemb_cli.options import add_command_group, add_config_options, config_from_args, require_path
 from qaemb_cli.teacher import add_teacher_options
 
 GENERATE_EPILOG = """\
@@ -45,14 +45,13 @@ A student trained on the full set answers the subset without retraining:
 
 
 def register(sub) -> None:
-    q = sub.add_parser(
+    qs = add_command_group(
+        sub,
         "questions",
         help="make question sets: generate candidates with an LLM, select a sparse set",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    q.set_defaults(_parser=q)
-    qs = q.add_subparsers(dest="questions_command", metavar="SUBCOMMAND")
 
     g = qs.add_parser(
         "generate",

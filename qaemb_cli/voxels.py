@@ -23,6 +23,7 @@ from evaluation.real_fmri import RealFmriBenchmarkConfig
 from evaluation.voxels_synthetic import SyntheticConfig
 from qaemb_cli.options import (
     UsageError,
+    add_command_group,
     add_config_command,
     add_config_options,
     config_from_args,
@@ -52,14 +53,13 @@ def _add_data_args(p, stories_help):
 
 
 def register(sub):
-    p = sub.add_parser(
+    vs = add_command_group(
+        sub,
         "voxels",
         help="voxelwise encoding models of fMRI responses to stories",
         description="Fit, score and inspect voxelwise encoding models (ridge from QA answers to fMRI responses, "
         "Huth-lab conventions), and run the synthetic (planted truth) and real-fMRI benchmarks.",
     )
-    p.set_defaults(_parser=p)
-    vs = p.add_subparsers(dest="voxels_command", metavar="SUBCOMMAND")
 
     f = vs.add_parser("fit", help="fit a VoxelEncoder on ds003020 stories and save it")
     _add_data_args(f, "training stories (default: every story the subject has)")
@@ -122,7 +122,6 @@ def register(sub):
         "test stories, side by side, with block-bootstrap intervals (evaluation/real_fmri.py).",
         overrides={"data": {"required": True}},
     )
-    return p
 
 
 # ------------------------------------------------------------------------------------------------------------
