@@ -25,6 +25,7 @@ result equals an unsharded run.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -68,10 +69,19 @@ IDENTITY_FIELDS = (
     "corpus_hash",
     "num_unique_texts",
     "chunk_size",
+    "questions_per_text",  # only in sparse jobs' provenance (dense folders have neither field)
+    "question_sample_seed",
 )
 # A folder whose answers are reused (--reuse) must agree on every identity field except these, which describe
 # the corpus rather than how each text was answered.
-REUSE_MAY_DIFFER = ("corpus_hash", "num_unique_texts", "chunk_size", "calibration")  # chunks hold raw answers
+REUSE_MAY_DIFFER = (  # chunks hold raw answers; a reused row must hold every question this job asks of its text
+    "corpus_hash",
+    "num_unique_texts",
+    "chunk_size",
+    "calibration",
+    "questions_per_text",
+    "question_sample_seed",
+)
 TEACHER_HASH = "teacher_weights_sha256"
 LABEL_CALIBRATIONS = ("shifted", "contextual", "none")  # "platt" needs labels: see distill/calibration.py
 MERGE_CLAIM = "merge"
@@ -106,6 +116,8 @@ class LabelConfig:
     recalibrate: bool = False  # do not label: record --calibration for a labelled folder and rewrite its dataset
     max_chunks: int | None = None  # stop after this many new chunks (for time-boxed runs)
     merge: bool = True  # write OUT/dataset when this run completes the corpus (--no-merge: only chunk files)
+    questions_per_text: int = 0  # ask each text a seeded sample of this many questions (0: all of them)
+    question_sample_seed: int = 0  # seed of that sample (with the text itself: the same text gets the same sample)
     reuse: tuple[str, ...] = field(
         default=(), metadata={"metavar": "DIR"}
     )  # earlier output folders (same teacher setup) whose answers are copied
@@ -121,6 +133,19 @@ def unique_texts(texts) -> tuple[list[str], np.ndarray]:
             unique.append(t)
         inverse[i] = index[t]
     return unique, inverse
+
+
+def asked_questions(text: str, num_questions: int, questions_per_text: int, seed: int = 0) -> np.ndarray:
+    """Indices (sorted) of the questions a sparse job asks of `text`: all of them when questions_per_text is 0 or
+    covers the set, else a sample drawn from a generator seeded by (seed, the text's SHA-256).
+
+    Why seeded by the text and not by its position: every shard, resume and corpus order gives a text the same
+    sample, and a grown corpus keeps the samples of the texts it already had."""
+    if not 0 < questions_per_text < num_questions:
+        return np.arange(num_questions)
+    digest = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+    rng = np.random.default_rng([seed, digest])
+    return np.sort(rng.choice(num_questions, size=questions_per_text, replace=False))
 
 
 def chunk_path(out: Path, k: int) -> Path:
@@ -516,16 +541,31 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
         num_unique_texts=len(unique),
         chunk_size=config.chunk_size,
     )
+    n_q = len(question_set)
+    sparse = 0 < config.questions_per_text < n_q
+    if config.questions_per_text < 0:
+        raise ValueError(f"questions_per_text must be >= 0, got {config.questions_per_text}")
+    if sparse:  # recorded only for sparse jobs, so dense folders written before it existed still resume
+        provenance.update(questions_per_text=config.questions_per_text, question_sample_seed=config.question_sample_seed)
+    asked_per_text = config.questions_per_text if sparse else n_q
     provenance["calibration"] = job_calibration(out, config.calibration, teacher, question_set.questions)
     if config.recalibrate:
         return recalibrate(out, items, provenance)
     check_or_write_provenance(out, provenance)
     reused = reusable_answers(config.reuse, provenance) if config.reuse else {}
 
-    n_q = len(question_set)
-
     def pairs(chunks) -> int:
-        return sum(min(config.chunk_size, len(unique) - k * config.chunk_size) for k in chunks) * n_q
+        return sum(min(config.chunk_size, len(unique) - k * config.chunk_size) for k in chunks) * asked_per_text
+
+    def answer(text: str) -> tuple[np.ndarray, bool]:
+        """(raw answers to every question, NaN where not asked; copied from --reuse?)"""
+        asked = asked_questions(text, n_q, config.questions_per_text, config.question_sample_seed)
+        row = reused.get(text)
+        if row is not None and not np.isnan(row[asked]).any():
+            return (row if not sparse else np.where(np.isin(np.arange(n_q), asked), row, np.nan)), True
+        row = np.full(n_q, np.nan, dtype=np.float32)
+        row[asked] = teacher.answer_text(text, [question_set.questions[j] for j in asked], config.batch_size)
+        return row, False
 
     done_pairs, total_pairs = pairs(set(mine) - set(todo)), pairs(mine)
     # Say once, before hours of work, how many texts the teacher will read only the beginning of.
@@ -561,14 +601,12 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
                 chunk_texts = unique[k * config.chunk_size : (k + 1) * config.chunk_size]
                 answers, copied = [], 0
                 for text in chunk_texts:
-                    if text in reused:
-                        answers.append(reused[text])
-                        copied += 1
-                    else:
-                        answers.append(teacher.answer_text(text, question_set.questions, config.batch_size))
+                    row, was_copied = answer(text)
+                    answers.append(row)
+                    copied += was_copied
                     stop.check()
                     claims.heartbeat(name)
-                    bar.update(n_q)  # per text, so a slow teacher still shows progress within a chunk
+                    bar.update(asked_per_text)  # per text, so a slow teacher still shows progress within a chunk
                 n_reused += copied
                 chunk_worker = (
                     worker if not copied else COPIED if copied == len(chunk_texts) else f"{worker}, some texts {COPIED}"
@@ -579,7 +617,7 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
                 stop.check()
             bar.close()
             if done and config.progress:
-                n_pairs, seconds = pairs(done) - n_reused * n_q, time.time() - start
+                n_pairs, seconds = pairs(done) - n_reused * asked_per_text, time.time() - start
                 print(f"labelled {n_pairs} pairs in {seconds:.0f} s ({n_pairs / seconds:.1f} pairs/s)", end="")
                 print(f"; copied {n_reused} texts' answers from --reuse" if reused else "")
             still = [k for k in busy if not chunk_path(out, k).exists()]
@@ -655,15 +693,16 @@ def merge_labels(out, items, allow_partial: bool = False, into=None) -> Path:
     c = provenance["chunk_size"]
     num_chunks = -(-len(unique) // c)
     answers = np.full((len(unique), len(provenance["questions"])), np.nan, dtype=np.float32)
-    missing, workers = [], {}
+    missing, workers, labelled = [], {}, np.zeros(len(unique), dtype=bool)
     for k in range(num_chunks):
         if not chunk_path(out, k).exists():
             missing.append(k)
             continue
         answers[k * c : (k + 1) * c], workers[k] = read_chunk(out, k, unique[k * c : (k + 1) * c])
+        labelled[k * c : (k + 1) * c] = True
     if missing and not allow_partial:
         raise LabelledDatasetError(f"{out}: {len(missing)} of {num_chunks} chunks are not labelled yet")
-    rows = [i for i in range(len(texts)) if not np.isnan(answers[inverse[i], 0])]
+    rows = [i for i in range(len(texts)) if labelled[inverse[i]]]
     if not rows:
         raise LabelledDatasetError(f"{out}: no chunk is labelled yet")
     # Chunk files hold the teacher's raw P(yes); the dataset holds them calibrated as the provenance records.

@@ -77,6 +77,35 @@ def check_texts(texts) -> list[str]:
     return [t.strip() for t in texts]
 
 
+def check_questions(questions) -> list:
+    """A question selection must be a non-empty list of question strings or indices, without duplicates."""
+    if isinstance(questions, (str, numbers.Integral)) and not isinstance(questions, bool):
+        questions = [questions]
+    if isinstance(questions, np.ndarray):
+        questions = questions.tolist()
+    if isinstance(questions, bytes) or not hasattr(questions, "__iter__"):
+        raise ValueError(f"questions must be a list of question strings, not {type(questions).__name__}")
+    questions = list(questions)
+    if not questions:
+        raise ValueError("questions=[] selects nothing; pass None for all questions")
+    bad = [
+        i
+        for i, q in enumerate(questions)
+        if isinstance(q, bool) or not isinstance(q, (str, numbers.Integral)) or (isinstance(q, str) and not q.strip())
+    ]
+    if bad:
+        kinds = sorted({"empty string" if isinstance(questions[i], str) else type(questions[i]).__name__ for i in bad})
+        raise ValueError(
+            f"questions must be non-empty strings (or indices); bad entries ({', '.join(kinds)}) at {bad[:10]}"
+        )
+    seen, dupes = set(), []
+    for q in questions:
+        (dupes.append(q) if q in seen else seen.add(q))
+    if dupes:
+        raise ValueError(f"questions has duplicates, e.g. {dupes[0]!r}: each question must appear once")
+    return questions
+
+
 class QAEmbedder:
     """A trained student behind a sentence-transformers-like `encode`.
 
@@ -93,6 +122,8 @@ class QAEmbedder:
             raise ValueError("the student model has no tokenizer")
         self.model = model.eval()
         self.precision = precision
+        self._rows: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # question -> its head row, fp32 on CPU
+        self._known_embeddings: tuple[list[str], torch.Tensor] | None = None
         model.check_max_length(max_length)
         self.max_length = max_length  # None: the checkpoint's
         if device is not None:
@@ -116,6 +147,59 @@ class QAEmbedder:
     @property
     def question_set(self) -> QuestionSet:
         return self.model.question_set
+
+    @property
+    def answers_any_question(self) -> bool:
+        """Can this student answer questions it was not trained on (does it have a question head)?"""
+        return self.model.answers_any_question
+
+    def is_trained_question(self, question: str) -> bool:
+        """Was `question` (this exact string) one of the questions the student was trained on? Any other question is
+        answered by the question head, from the question's meaning alone: less accurate (see the model card)."""
+        return self.model.is_trained_question(question)
+
+    def similar_questions(self, question: str, n: int = 3) -> list[tuple[str, float]]:
+        """The n trained questions closest in meaning to `question`: [(question, cosine similarity), ...], from the
+        student's own question embeddings (mean-pooled encoder states)."""
+        if self._known_embeddings is None:
+            known = list(self.model.config.questions) + list(self.model.config.seen_questions)
+            with torch.inference_mode():
+                emb = torch.nn.functional.normalize(self.model.question_embeddings(known).float(), dim=-1)
+            self._known_embeddings = (known, emb.cpu())
+        known, emb = self._known_embeddings
+        with torch.inference_mode():
+            q = torch.nn.functional.normalize(self.model.question_embeddings([question]).float(), dim=-1).cpu()
+        sim = (emb @ q[0]).numpy()
+        best = np.argsort(-sim, kind="stable")[:n]
+        return [(known[i], float(sim[i])) for i in best]
+
+    def _select(self, questions):
+        """(fixed-head indices, None) when every question is one of the fixed head's, else (None, head rows)."""
+        if questions is None:
+            return None, None
+        questions = check_questions(questions)
+        fixed = {q: i for i, q in enumerate(self.questions)}
+        if all(isinstance(q, numbers.Integral) or q in fixed for q in questions):
+            return self.question_set.indices(questions), None
+        names = [
+            self.questions[self.question_set.indices([q])[0]] if isinstance(q, numbers.Integral) else q
+            for q in questions
+        ]
+        if not self.answers_any_question:
+            unknown = next(q for q in names if q not in fixed)
+            close = [q for q, _ in self.similar_questions(unknown)]
+            raise KeyError(
+                f"unknown question {unknown!r}: this student answers only its {len(self.questions)} trained questions "
+                f"(closest in meaning: {close}); use a checkpoint with a question head, or train one"
+            )
+        missing = [q for q in names if q not in self._rows]
+        if missing:
+            with torch.inference_mode():  # fp32: a row is computed once per question and reused for every text
+                weights, bias = self.model.question_rows(missing)
+            self._rows.update((q, (weights[j].float().cpu(), bias[j].float().cpu())) for j, q in enumerate(missing))
+        weights = torch.stack([self._rows[q][0] for q in names])
+        bias = torch.stack([self._rows[q][1] for q in names])
+        return None, (weights, bias)
 
     @property
     def device(self) -> torch.device:
@@ -151,7 +235,9 @@ class QAEmbedder:
 
         texts: a string or a list of n strings. Returns (n, Q) float32 (Q = len(questions) if given), or (Q,) for a
         single string. output: "prob" = P(yes); "binary" = (P(yes) > 0.5) as 0.0/1.0.
-        questions: None for all, or a subset by question text or index (in the order given).
+        questions: None for the trained questions (`self.questions`), or a list of question strings or indices (in
+        the order given). A student with a question head answers any question string (`is_trained_question` says
+        which it was trained on); one without raises KeyError for an unknown question.
         convert_to_numpy: False returns a CPU torch.Tensor. device: move the model there first.
         Inputs are sorted by length so each batch pads little; the output keeps the input order.
         """
@@ -164,21 +250,26 @@ class QAEmbedder:
         if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}")
         batch_size = int(batch_size)
-        if questions is not None and not isinstance(questions, (str, numbers.Integral)):
-            questions = list(questions)
-            if not questions:
-                raise ValueError("questions=[] selects nothing; pass None for all questions")
-        idx = None if questions is None else self.question_set.indices(questions)
         if device is not None:
             self.model.to(device)
         device = self.device
+        idx, head_rows = self._select(questions)
+        if head_rows is not None:
+            head_rows = (head_rows[0].to(device), head_rows[1].to(device))
+        width = (
+            self.model.num_questions
+            if idx is None and head_rows is None
+            else len(idx)
+            if idx is not None
+            else len(head_rows[1])
+        )
 
         # Longest first: padding per batch stays small, and an out-of-memory error shows up on the first batch.
         order = np.argsort([-len(t) for t in texts], kind="stable")
         starts = range(0, len(texts), batch_size)
         if show_progress_bar is None:
             show_progress_bar = len(starts) > 8 and sys.stderr.isatty()
-        out = torch.empty((len(texts), self.model.num_questions if idx is None else len(idx)), dtype=torch.float32)
+        out = torch.empty((len(texts), width), dtype=torch.float32)
         n_truncated = 0
         with torch.inference_mode(), self._autocast():
             for start in tqdm(starts, desc="encode", unit="batch", disable=not show_progress_bar):
@@ -186,7 +277,7 @@ class QAEmbedder:
                 batch_texts = [texts[i] for i in rows]
                 batch = self.model.tokenize(batch_texts, self.max_length)
                 n_truncated += self.model.num_truncated(batch_texts, batch, self.max_length)
-                logits = self.model(**{k: v.to(device) for k, v in batch.items()}).float()
+                logits = self.model(**{k: v.to(device) for k, v in batch.items()}, rows=head_rows).float()
                 if idx is not None:
                     logits = logits[:, idx]
                 out[torch.as_tensor(rows)] = torch.sigmoid(logits).cpu()
@@ -206,7 +297,10 @@ class QAEmbedder:
             raise ValueError(f"explain takes one string, not {type(text).__name__}")
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, not {top_k!r}")
-        idx = list(range(len(self.questions))) if questions is None else self.question_set.indices(questions)
-        p = self.encode(text, questions=idx)
+        names = self.questions if questions is None else check_questions(questions)
+        names = [
+            self.questions[self.question_set.indices([q])[0]] if isinstance(q, numbers.Integral) else q for q in names
+        ]
+        p = self.encode(text, questions=names)
         best = np.argsort(-p, kind="stable")[:top_k]
-        return [(self.questions[idx[i]], float(p[i])) for i in best]
+        return [(names[i], float(p[i])) for i in best]

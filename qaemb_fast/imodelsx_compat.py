@@ -11,8 +11,9 @@ call shape and output but answers with a distilled student, all questions in one
 
 `checkpoint` is a student checkpoint folder (None = the shipped default student). An LLM name such as
 'meta-llama/Meta-Llama-3-8B-Instruct' (what imodelsX code passes) is not a local folder: the default student
-answers instead, with a warning, so existing code runs unchanged. The questions must be ones the student was
-trained on; for a new question set, train a student (`qaemb-fast label`, then `qaemb-fast train`).
+answers instead, with a warning, so existing code runs unchanged. A student with a question head (the shipped
+any-question checkpoint, `checkpoints/any-question`) answers any question; one without answers only the questions
+it was trained on (for a new question set, `qaemb-fast label`, then `qaemb-fast train`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qaemb_fast.embedder import QAEmbedder, check_texts
+from qaemb_fast.embedder import QAEmbedder, check_questions, check_texts
 
 
 def _is_local_path(checkpoint: str) -> bool:
@@ -79,27 +80,27 @@ class QAEmb:
         # imodelsX code sometimes reassigns `.questions` after construction, so validate here, not in __init__.
         if isinstance(questions, str):
             raise TypeError("questions must be a list of question strings, not one string")
-        questions = list(questions)
-        if not questions:
+        questions = list(questions) if hasattr(questions, "__iter__") else questions
+        if isinstance(questions, list) and not questions:
             raise ValueError("questions is empty")
-        known = self.embedder.question_set
-        unknown = []
-        for q in questions:
-            try:
-                known.indices([q])
-            except (KeyError, TypeError):
-                unknown.append(q)
-        if unknown:
-            lines = [f"{q!r} (closest: {known.closest(q, n=2) if isinstance(q, str) else '-'})" for q in unknown[:5]]
+        questions = check_questions(questions)
+        if not all(isinstance(q, str) for q in questions):
+            raise TypeError("questions must be question strings (imodelsX passes strings), not indices")
+        known = set(self.embedder.questions)
+        unknown = [q for q in questions if q not in known]
+        if unknown and not self.embedder.answers_any_question:
+            lines = [
+                f"{q!r} (closest in meaning: {[c for c, _ in self.embedder.similar_questions(q, n=2)]})"
+                for q in unknown[:5]
+            ]
             raise ValueError(
                 f"{len(unknown)} of {len(questions)} questions are not answered by this student "
-                f"({len(known)} questions, set '{known.name}'):\n  "
+                f"({len(known)} questions, set '{self.embedder.question_set.name}'):\n  "
                 + "\n  ".join(lines)
-                + "\nUse questions from embedder.embedder.questions, or train a student for your question set "
-                "(`qaemb-fast label` then `qaemb-fast train`)."
+                + "\nUse a checkpoint with a question head (checkpoints/any-question answers any question), questions "
+                "from embedder.embedder.questions, or train a student for your question set."
             )
         self._questions = questions
-        self._idx = known.indices(questions)
 
     def __call__(
         self,
@@ -119,12 +120,12 @@ class QAEmb:
             list(np.asarray(examples, dtype=object).ravel()) if isinstance(examples, np.ndarray) else list(examples)
         )
         if not examples:
-            return np.zeros((0, len(self._idx)), dtype=float)  # what imodelsX returns for no examples
+            return np.zeros((0, len(self._questions)), dtype=float)  # what imodelsX returns for no examples
         if speed_up_with_unique_calls:
             unique, inverse = np.unique(np.asarray(check_texts(examples), dtype=object), return_inverse=True)
             return self(list(unique), verbose=verbose, debug_answering_correctly=debug_answering_correctly)[inverse]
         answers = self.embedder.encode(
-            examples, batch_size=self.batch_size, show_progress_bar=verbose, output="binary", questions=self._idx
+            examples, batch_size=self.batch_size, show_progress_bar=verbose, output="binary", questions=self._questions
         ).astype(float)
         if debug_answering_correctly:
             pairs = [(e, q) for e in examples for q in self._questions][:30]

@@ -138,6 +138,13 @@ class QuestionSet:
             tuple(self.questions[i] for i in idx), name=name or f"{self.name}-subset", version=self.version
         )
 
+    def union(self, other: QuestionSet, name: str = "mixed") -> QuestionSet:
+        """This set's questions, then `other`'s that are not in it (first-appearance order)."""
+        if list(other.questions) == list(self.questions):
+            return self
+        seen = set(self.questions)
+        return QuestionSet(tuple(self.questions) + tuple(q for q in other.questions if q not in seen), name=name)
+
     def indices(self, selected) -> list[int]:
         """Map question texts or integer indices to indices; unknown questions raise with the closest matches."""
         if isinstance(selected, (str, int)):

@@ -2,7 +2,14 @@
 
     text -> Hugging Face encoder -> pooling (mean over real tokens by default) -> Linear(hidden, Q) -> logits (B, Q)
 
-sigmoid(logit k) is the student's P(yes) for question k. A checkpoint is a self-describing folder::
+sigmoid(logit k) is the student's P(yes) for question k. A student may also carry a question head, which answers
+any question string (not only the Q it was trained on):
+
+    question -> the same encoder -> mean pooling -> QuestionHead (an MLP) -> a head row w_q (hidden,) and bias b_q
+    logit(text, question) = pooled(text) . w_q + b_q
+
+so asking Q questions costs one forward pass per text plus one dot product per question (the rows of a question
+are computed once and cached by the caller). A checkpoint is a self-describing folder::
 
     DIR/
       config.json         # questions + hash, backbone config, pooling, max_length, teacher provenance, metrics,
@@ -65,6 +72,10 @@ class StudentConfig:
     backbone_name: str = ""  # where the backbone came from (provenance only)
     pooling: str = "mean"  # "mean" | "cls" | "max"
     max_length: int = 128  # tokens per text; longer texts are truncated
+    # > 0: the student carries a QuestionHead of this width and answers any question; 0: only `questions`.
+    question_head_width: int = 0
+    # Questions the question head was trained on besides `questions` (for `is_trained_question`; provenance).
+    seen_questions: list[str] = field(default_factory=list)
     teacher: dict = field(default_factory=dict)  # teacher provenance (the labelled dataset's provenance.json)
     metrics: dict = field(default_factory=dict)  # training/eval metrics written by training
 
@@ -85,6 +96,10 @@ class StudentConfig:
         if int(self.max_length) < 2:
             raise ValueError(f"max_length must be >= 2 tokens, not {self.max_length}")
         self.max_length = int(self.max_length)
+        if isinstance(self.question_head_width, bool) or int(self.question_head_width) < 0:
+            raise ValueError(f"question_head_width must be >= 0, not {self.question_head_width}")
+        self.question_head_width = int(self.question_head_width)
+        self.seen_questions = list(self.seen_questions)
 
     @property
     def question_set(self) -> QuestionSet:
@@ -191,8 +206,31 @@ def tokenizer_mismatch(tokenizer, encoder) -> str | None:
     return None
 
 
+class QuestionHead(nn.Module):
+    """Writes a head row for any question: question embedding (Q, hidden) -> (weights (Q, hidden), bias (Q,)).
+
+    Why a hypernetwork and not an MLP over [text, question, text*question]: its output is one row per question, so a
+    text's answers to Q questions are one matrix product with the pooled text, exactly like the fixed head; the
+    per-pair cost stays a dot product (bench/bench_any_question.py measures it; the choice is in docs of
+    bench/probe_question_heads.py, which compared both on held-out questions).
+    """
+
+    def __init__(self, hidden: int, width: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.LayerNorm(hidden), nn.Linear(hidden, width), nn.GELU(), nn.Linear(width, hidden + 1)
+        )
+
+    def forward(self, question_embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(question_embeddings)
+        return out[..., :-1], out[..., -1]
+
+
 class StudentModel(nn.Module):
-    """HF encoder -> pooling -> Linear(hidden, Q). `forward` returns logits (B, Q); sigmoid gives P(yes)."""
+    """HF encoder -> pooling -> Linear(hidden, Q). `forward` returns logits (B, Q); sigmoid gives P(yes).
+
+    With a question head (config.question_head_width > 0), `question_rows(questions)` gives head rows for any
+    question strings and `forward(..., rows=...)` answers those."""
 
     def __init__(self, config: StudentConfig, encoder: nn.Module | None = None, tokenizer=None):
         super().__init__()
@@ -206,6 +244,8 @@ class StudentModel(nn.Module):
         # Same init as the HF heads: small weights, zero bias, so the untrained student answers ~0.5 everywhere.
         nn.init.normal_(self.head.weight, std=getattr(self.encoder.config, "initializer_range", 0.02))
         nn.init.zeros_(self.head.bias)
+        width = config.question_head_width
+        self.question_head = QuestionHead(hidden, width) if width else None
 
     # ---------------------------------------------------------------- questions
 
@@ -221,15 +261,74 @@ class StudentModel(nn.Module):
     def num_questions(self) -> int:
         return len(self.config.questions)
 
+    @property
+    def answers_any_question(self) -> bool:
+        return self.question_head is not None
+
+    def is_trained_question(self, question: str) -> bool:
+        """Was `question` (exactly this string) among the questions this student was trained on?"""
+        return question in set(self.config.questions) or question in set(self.config.seen_questions)
+
     # ---------------------------------------------------------------- forward
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
-        """input_ids, attention_mask (, token_type_ids): (B, T) -> logits (B, Q)."""
+    def forward(self, input_ids, attention_mask, token_type_ids=None, rows=None) -> torch.Tensor:
+        """input_ids, attention_mask (, token_type_ids): (B, T) -> logits (B, Q) for the fixed head's questions, or
+        (B, R) for rows=(weights (R, hidden), bias (R,)) from `question_rows`."""
+        pooled = self.pooled(input_ids, attention_mask, token_type_ids)
+        if rows is None:
+            return self.head(pooled)
+        weights, bias = rows
+        return pooled @ weights.to(pooled.dtype).T + bias.to(pooled.dtype)
+
+    def pooled(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        """(B, T) token ids -> (B, hidden) pooled text embeddings."""
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:  # not every encoder takes them (DistilBERT does not)
             kwargs["token_type_ids"] = token_type_ids
         hidden = self.encoder(**kwargs).last_hidden_state  # (B, T, H)
-        return self.head(self.pool(hidden, attention_mask))
+        return self.pool(hidden, attention_mask)
+
+    def question_embeddings(self, questions: list[str], batch_size: int = 256) -> torch.Tensor:
+        """(Q,) question strings -> (Q, hidden): the encoder's mean-pooled states of each question (no truncation
+        below 64 tokens: a question is short)."""
+        device = next(self.parameters()).device
+        out = []
+        for start in range(0, len(questions), batch_size):
+            batch = self.tokenize(questions[start : start + batch_size], max_length=min(64, self.max_positions or 64))
+            batch = {k: v.to(device) for k, v in batch.items()}
+            hidden = self.encoder(**batch).last_hidden_state
+            out.append(mean_pool(hidden, batch["attention_mask"]))
+        return torch.cat(out)
+
+    def question_rows(self, questions, embeddings: torch.Tensor | None = None, use_fixed_head: bool = True):
+        """Head rows (weights (Q, hidden), bias (Q,)) answering `questions` (strings).
+
+        A question of the fixed head takes its own trained row when use_fixed_head (the most accurate answer for
+        it); every other question gets a row from the question head (an error if the student has none).
+        embeddings: the questions' `question_embeddings`, if already computed (training keeps them fixed)."""
+        questions = list(questions)
+        index = {q: i for i, q in enumerate(self.config.questions)}
+        fixed = [index.get(q) if use_fixed_head else None for q in questions]
+        known = [j for j, i in enumerate(fixed) if i is not None]
+        new = [j for j, i in enumerate(fixed) if i is None]
+        weights, bias = [], []
+        if known:
+            rows = torch.tensor([fixed[j] for j in known], device=self.head.weight.device)
+            weights.append(self.head.weight[rows].float())
+            bias.append(self.head.bias[rows].float())
+        if new:
+            if self.question_head is None:
+                raise KeyError(
+                    f"this student answers only its {self.num_questions} trained questions, not {questions[new[0]]!r}"
+                )
+            e = embeddings[new] if embeddings is not None else self.question_embeddings([questions[j] for j in new])
+            w, b = self.question_head(e.float())
+            weights.append(w.float())
+            bias.append(b.float())
+        # Back to the order asked: the fixed rows came first, then the written ones.
+        inverse = torch.argsort(torch.tensor(known + new, device=self.head.weight.device))
+        weights, bias = torch.cat(weights)[inverse], torch.cat(bias)[inverse]
+        return weights, bias
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T, H), (B, T) -> (B, H). Padding never contributes, so a text's answers do not depend on its batch."""

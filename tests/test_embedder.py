@@ -127,7 +127,7 @@ def test_bad_texts(emb, bad, match):
 
 
 def test_unknown_question_names_closest(emb):
-    with pytest.raises(KeyError, match="closest known questions.*food or eating"):
+    with pytest.raises(KeyError, match="closest in meaning.*food or eating"):
         emb.encode(TEXTS, questions=["Does the input mention food?"])
     with pytest.raises(IndexError):
         emb.encode(TEXTS, questions=[99])

@@ -1,11 +1,15 @@
-"""The LightningDataModule over a labelled-dataset folder (written by `qaemb-fast label`).
+"""The LightningDataModule over labelled-dataset folders (written by `qaemb-fast label`).
 
     DIR/provenance.json + DIR/dataset/  --load_labelled_dataset-->  rows (text, doc_id, answers[Q])
+      (several folders: --load_labelled_mix--> one table over the union of their questions; NaN = not asked)
       --split by doc_id-->  train / val / test   --tokenize once-->  token ids per text
       --length-bucketed batches, dynamic padding-->  {"input_ids", "attention_mask", "targets"}
 
 Why split by document: consecutive windows of one story overlap almost word for word (the paper's 10-grams share
 10 of their 11 words with the next one), so a random row split would test on texts the model has already seen.
+Why NaN: a sparse labelling job (`--questions-per-text K`) asks each text a sample of its questions, and folders
+labelled with different question sets are trained on together; the loss and the metrics skip the pairs that were
+never asked, so a dense folder is the special case with no NaN.
 Why length buckets: padding every batch to the longest text wastes most of the compute on short windows; sorting
 inside buckets of ~50 batches keeps batches uniform in length while the bucket order stays random.
 """
@@ -67,6 +71,71 @@ def split_by_document(doc_ids, val_fraction=0.1, test_fraction=0.1, seed=0) -> d
     if seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2]:
         raise AssertionError("split_by_document put a document on two sides")  # a bug, not a user error
     return out
+
+
+def split_folders_by_document(doc_ids, folder, val_fraction=0.1, test_fraction=0.1, seed=0) -> dict[str, np.ndarray]:
+    """`split_by_document` over rows from several labelled folders (folder: (n,) index of each row's folder).
+
+    The first folder is split exactly as on its own, so a student trained on it alone and one trained on a mix hold
+    out the same documents of it; each later folder's documents keep the side an earlier folder gave them, and its
+    new documents are split among themselves. No document is ever on two sides."""
+    doc_ids, folder = np.asarray([str(d) for d in doc_ids]), np.asarray(folder)
+    side: dict[str, str] = {}
+    for f in np.unique(folder):
+        rows = np.flatnonzero(folder == f)
+        new = rows[[d not in side for d in doc_ids[rows]]]
+        if len(new) and len(set(doc_ids[new])) >= 1 + (val_fraction > 0) + (test_fraction > 0):
+            for name, idx in split_by_document(doc_ids[new], val_fraction, test_fraction, seed).items():
+                side.update((d, name) for d in doc_ids[new][idx])
+        else:  # too few new documents to split: they train
+            side.update((d, "train") for d in doc_ids[new])
+    row_side = np.array([side[d] for d in doc_ids])
+    return {name: np.flatnonzero(row_side == name) for name in SPLITS}
+
+
+def load_labelled_mix(data_dirs, questions=None):
+    """Rows of several labelled folders as one table: (texts, doc_ids, answers (n, Q) float32 with NaN where a
+    question was not asked, questions (Q,), folder (n,) index, provenances).
+
+    questions: None = the union of the folders' questions, in order of first appearance; else exactly these (a
+    single folder must answer them all, in order, as `load_labelled_dataset` checks). NaN is accepted only from
+    sparse folders (`--questions-per-text`); a dense folder with NaN or answers outside [0, 1] is an error."""
+    dirs = [Path(d) for d in data_dirs]
+    tables, union = [], {}
+    for d in dirs:
+        ds, provenance, qs = load_labelled_dataset(d, questions=questions if len(dirs) == 1 else None)
+        try:
+            answers = np.asarray(ds.with_format("numpy")[ANSWERS], dtype=np.float32)
+        except ValueError as e:  # ragged rows: some texts have a different number of answers
+            raise LabelledDatasetError(f"{d}: answer rows differ in length ({e})") from e
+        if answers.ndim != 2 or answers.shape != (len(ds), len(qs)):
+            raise LabelledDatasetError(f"{d}: answers have shape {answers.shape}, expected ({len(ds)}, {len(qs)})")
+        asked = ~np.isnan(answers)
+        if (not provenance.get("questions_per_text") and not asked.all()) or np.isinf(answers).any():
+            raise LabelledDatasetError(f"{d}: answers must be probabilities in [0, 1] (found NaN or out of range)")
+        if answers[asked].size and (answers[asked].min() < 0 or answers[asked].max() > 1):
+            raise LabelledDatasetError(f"{d}: answers must be probabilities in [0, 1] (found NaN or out of range)")
+        tables.append((list(ds[TEXT]), list(ds[DOC_ID]), answers, list(qs.questions), provenance))
+        union.update((q, None) for q in qs.questions)
+    wanted = list(union) if questions is None or len(dirs) > 1 else list(tables[0][3])
+    if questions is not None and len(dirs) > 1:
+        from qaemb_fast.questions import as_question_set
+
+        wanted = list(as_question_set(questions).questions)
+        missing = [q for q in wanted if q not in union]
+        if missing:
+            raise LabelledDatasetError(f"no folder answers {len(missing)} requested question(s), e.g. {missing[0]!r}")
+    column = {q: k for k, q in enumerate(wanted)}
+    texts, doc_ids, rows, folder = [], [], [], []
+    for f, (t, docs, answers, qs, _) in enumerate(tables):
+        full = np.full((len(t), len(wanted)), np.nan, dtype=np.float32)
+        keep = [j for j, q in enumerate(qs) if q in column]
+        full[:, [column[qs[j]] for j in keep]] = answers[:, keep]
+        texts += t
+        doc_ids += docs
+        rows.append(full)
+        folder += [f] * len(t)
+    return texts, doc_ids, np.concatenate(rows), wanted, np.array(folder), [tab[4] for tab in tables]
 
 
 # ----------------------------------------------------------------------------- batching
@@ -143,11 +212,14 @@ class PadCollator:
 
 
 class LabelledDataModule(L.LightningDataModule):
-    """Train/val/test dataloaders over a labelled-dataset folder, split by document.
+    """Train/val/test dataloaders over one or several labelled-dataset folders, split by document.
 
-    After `setup()`: `question_set`, `provenance`, `splits` (name -> TokenizedTexts), `split_sizes`
-    (name -> {"texts", "documents"}), and `train_mean` (Q,) float32, the teacher's mean P(yes) per question on the
-    training split: the constant baseline every metric is compared with.
+    data_dir: a folder, or a list of folders (trained on together: `load_labelled_mix`, `split_folders_by_document`).
+    After `setup()`: `question_set` (the union of the folders' questions), `provenance` (the first folder's),
+    `provenances`, `splits` (name -> TokenizedTexts), `split_sizes` (name -> {"texts", "documents"}), `test_folder`
+    ((n_test,) folder index of each test row) and `train_mean` (Q,) float32, the teacher's mean P(yes) per question on
+    the training split (0.5 where the training split never asked it): the constant baseline every metric is compared
+    with.
     """
 
     def __init__(self, data_dir, tokenizer, questions=None, max_length: int = 128, batch_size: int = 32,
@@ -156,36 +228,33 @@ class LabelledDataModule(L.LightningDataModule):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, not {batch_size}")
-        self.data_dir, self.tokenizer, self.questions = Path(data_dir), tokenizer, questions
+        dirs = [data_dir] if isinstance(data_dir, (str, Path)) else list(data_dir)
+        self.data_dirs, self.tokenizer, self.questions = [Path(d) for d in dirs], tokenizer, questions
         self.max_length, self.batch_size, self.bucket_batches = max_length, batch_size, bucket_batches
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.seed, self.num_workers = seed, num_workers
         self.splits: dict[str, TokenizedTexts] | None = None
 
     def setup(self, stage: str | None = None) -> None:
+        from qaemb_fast.questions import QuestionSet
+
         if self.splits is not None:  # fit then test: load, split and tokenize once
             return
-        ds, self.provenance, self.question_set = load_labelled_dataset(self.data_dir, questions=self.questions)
-        texts, doc_ids = list(ds[TEXT]), list(ds[DOC_ID])
-        try:
-            answers = np.asarray(ds.with_format("numpy")[ANSWERS], dtype=np.float32)
-        except ValueError as e:  # ragged rows: some texts have a different number of answers
-            raise LabelledDatasetError(f"{self.data_dir}: answer rows differ in length ({e})") from e
-        q = len(self.question_set)
-        if answers.ndim != 2 or answers.shape != (len(texts), q):
-            raise LabelledDatasetError(
-                f"{self.data_dir}: answers have shape {answers.shape}, expected ({len(texts)}, {q})"
-            )
-        if not np.isfinite(answers).all() or answers.min() < 0 or answers.max() > 1:
-            raise LabelledDatasetError(
-                f"{self.data_dir}: answers must be probabilities in [0, 1] (found NaN or out of range)"
-            )
-
-        rows = split_by_document(doc_ids, self.val_fraction, self.test_fraction, self.seed)
+        texts, doc_ids, answers, questions, folder, self.provenances = load_labelled_mix(self.data_dirs, self.questions)
+        self.provenance = self.provenances[0]
+        name = self.provenance.get("question_set_name", "custom") if len(self.data_dirs) == 1 else "mixed"
+        self.question_set = QuestionSet(tuple(questions), name=name)
+        if len(self.data_dirs) == 1:
+            rows = split_by_document(doc_ids, self.val_fraction, self.test_fraction, self.seed)
+        else:
+            rows = split_folders_by_document(doc_ids, folder, self.val_fraction, self.test_fraction, self.seed)
         self.split_sizes = {
             name: {"texts": len(idx), "documents": len({doc_ids[i] for i in idx})} for name, idx in rows.items()
         }
-        self.train_mean = answers[rows["train"]].mean(axis=0).astype(np.float32)
+        self.test_folder = folder[rows["test"]]
+        train = answers[rows["train"]]
+        asked = (~np.isnan(train)).sum(axis=0)
+        self.train_mean = np.where(asked > 0, np.nansum(train, axis=0) / np.maximum(asked, 1), 0.5).astype(np.float32)
         # Tokenize once, without padding: the ids give the lengths for bucketing; padding happens per batch.
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, add_special_tokens=True)["input_ids"]
         self.splits = {name: TokenizedTexts([enc[i] for i in idx], answers[idx]) for name, idx in rows.items()}

@@ -1,8 +1,13 @@
 """The LightningModule: training logic around the plain `StudentModel` (which lives in qaemb_fast and knows nothing
 about Lightning, so inference never imports it).
 
-    batch {"input_ids", "attention_mask", "targets" (B, Q) teacher P(yes)}
-      -> StudentModel -> logits (B, Q) -> BCE-with-logits against the soft targets (or P > 0.5 when binarized)
+    batch {"input_ids", "attention_mask", "targets" (B, Q) teacher P(yes), NaN where not asked}
+      -> StudentModel -> logits (B, Q) -> BCE-with-logits against the soft targets (or P > 0.5 when binarized),
+         averaged over the asked pairs
+
+With `questions` (train_question_head=True), the logits come from the student's question head: head rows written
+for each question from its embedding, which is computed once by the frozen encoder (the encoder and the fixed head
+are frozen in this mode, so the embeddings a question gets at inference are the ones it was trained with).
 
 One shared step serves train/val/test. Validation and test collect every prediction (synced across processes
 under DDP) and score each question against the teacher:
@@ -30,9 +35,10 @@ from qaemb_fast.student import StudentModel
 def question_metrics(preds, targets) -> dict[str, np.ndarray]:
     """Per-question scores of predicted P(yes) against the teacher's P(yes).
 
-    preds, targets: (n, Q) arrays in [0, 1]. Returns {"auc", "pearson", "mae"}, each (Q,) float64; "auc" is NaN
-    where the teacher's yes/no (P > 0.5) has a single class in these rows, "pearson" NaN where either side is
-    constant.
+    preds, targets: (n, Q) arrays in [0, 1]; a NaN target is a pair that was never asked, and each question is
+    scored on its asked rows. Returns {"auc", "pearson", "mae", "n"}, each (Q,) float64; "auc" is NaN where the
+    teacher's yes/no (P > 0.5) has a single class in these rows, "pearson" NaN where either side is constant or
+    fewer than 2 rows were asked, "n" the asked rows.
     """
     # torchmetrics (installed with lightning) rather than sklearn, which training does not otherwise need.
     from torchmetrics.functional.classification import binary_auroc
@@ -40,6 +46,15 @@ def question_metrics(preds, targets) -> dict[str, np.ndarray]:
     preds, targets = np.asarray(preds, dtype=np.float64), np.asarray(targets, dtype=np.float64)
     if preds.shape != targets.shape or preds.ndim != 2:
         raise ValueError(f"preds {preds.shape} and targets {targets.shape} must both be (n, Q)")
+    if np.isnan(targets).any():  # sparse: score each question on its own asked rows
+        per = [question_metrics(preds[m, k : k + 1], targets[m, k : k + 1]) for k, m in enumerate(~np.isnan(targets).T)]
+        return {
+            key: np.array([p[key][0] if len(p[key]) else np.nan for p in per]) for key in ("auc", "pearson", "mae", "n")
+        }
+    if len(targets) < 2:
+        nan = np.full(preds.shape[1], np.nan)
+        return {"auc": nan, "pearson": nan, "mae": np.abs(preds - targets).mean(0) if len(targets) else nan,
+                "n": np.full(preds.shape[1], float(len(targets)))}  # fmt: skip
     labels = targets > 0.5
     auc = np.full(preds.shape[1], np.nan)
     for k in range(preds.shape[1]):
@@ -52,7 +67,7 @@ def question_metrics(preds, targets) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         pearson = np.where(constant, np.nan, (pc * tc).sum(0) / denom)
     mae = np.abs(preds - targets).mean(0)
-    return {"auc": auc, "pearson": pearson, "mae": mae}
+    return {"auc": auc, "pearson": pearson, "mae": mae, "n": np.full(preds.shape[1], float(len(targets)))}
 
 
 def evaluate_against_baseline(preds, targets, train_mean) -> dict:
@@ -64,7 +79,9 @@ def evaluate_against_baseline(preds, targets, train_mean) -> dict:
     """
     targets = np.asarray(targets, dtype=np.float64)
     student = question_metrics(preds, targets)
-    baseline_mae = np.abs(targets - np.asarray(train_mean, dtype=np.float64)[None, :]).mean(0)
+    with np.errstate(invalid="ignore"):  # a question never asked in these rows has no MAE
+        baseline_mae = np.nanmean(np.abs(targets - np.asarray(train_mean, dtype=np.float64)[None, :]), axis=0)
+    asked = student.pop("n") > 0
     scored = ~np.isnan(student["auc"])
 
     def nanmean(x):
@@ -74,12 +91,13 @@ def evaluate_against_baseline(preds, targets, train_mean) -> dict:
     summary = {
         "auc": nanmean(student["auc"]),
         "pearson": nanmean(student["pearson"]),
-        "mae": float(student["mae"].mean()),
+        "mae": nanmean(student["mae"]),
         # A constant ranks every text the same: ROC-AUC 0.5 on every question that has both classes.
         "baseline_auc": 0.5 if scored.any() else float("nan"),
         "baseline_pearson": 0.0,  # undefined for a constant; reported as 0 (no linear relation)
-        "baseline_mae": float(baseline_mae.mean()),
-        "auc_skipped": int((~scored).sum()),
+        "baseline_mae": nanmean(baseline_mae),
+        "auc_skipped": int((~scored & asked).sum()),
+        "not_asked": int((~asked).sum()),
         "n_texts": len(targets),
     }
     return {"per_question": {**student, "baseline_mae": baseline_mae}, "summary": summary}
@@ -122,14 +140,28 @@ class StudentLightningModule(L.LightningModule):
     """
 
     def __init__(self, model: StudentModel, lr: float = 5e-5, weight_decay: float = 0.01, warmup_ratio: float = 0.1,
-                 binarize_targets: bool = False):  # fmt: skip
+                 binarize_targets: bool = False, questions: list[str] | None = None):  # fmt: skip
         super().__init__()
-        self.save_hyperparameters(ignore=["model"])
+        self.save_hyperparameters(ignore=["model", "questions"])
         # Lightning keeps each submodule's train/eval mode as it finds it, and `from_backbone` returns an eval-mode
         # model (ready for inference): switch it to train mode, or it would train without dropout.
         self.model = model.train()
+        # questions: train the question head on these (the data's columns); None: the fixed head's questions.
+        self.questions = list(questions) if questions is not None else None
+        if self.questions is not None:
+            if model.question_head is None:
+                raise ValueError("training on questions needs a student with a question head (question_head_width > 0)")
+            # Frozen encoder and fixed head: only the question head learns, and each question's embedding is computed
+            # once, by the very encoder that embeds it at inference.
+            model.encoder.requires_grad_(False)
+            model.head.requires_grad_(False)
+            model.encoder.eval()
+            with torch.no_grad():
+                embeddings = model.question_embeddings(self.questions).float()
+            self.register_buffer("question_embeddings", embeddings, persistent=False)
+        n = len(self.questions) if self.questions is not None else model.num_questions
         # The baseline's answers; set from the DataModule's training split in setup(), saved with the checkpoint.
-        self.register_buffer("train_mean", torch.full((model.num_questions,), 0.5))
+        self.register_buffer("train_mean", torch.full((n,), 0.5))
         self.collected = torch.nn.ModuleDict({"val": CollectPredictions(), "test": CollectPredictions()})
         self.val_results: dict | None = None
         self.test_results: dict | None = None
@@ -138,18 +170,26 @@ class StudentLightningModule(L.LightningModule):
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         train_mean = getattr(dm, "train_mean", None)
         if train_mean is not None:
-            if len(train_mean) != self.model.num_questions:
-                raise ValueError(f"the data has {len(train_mean)} questions, the model {self.model.num_questions}")
+            if len(train_mean) != len(self.train_mean):
+                raise ValueError(f"the data has {len(train_mean)} questions, the model answers {len(self.train_mean)}")
             self.train_mean.copy_(torch.as_tensor(train_mean))
 
     def forward(self, input_ids, attention_mask) -> torch.Tensor:
-        return self.model(input_ids, attention_mask)
+        if self.questions is None:
+            return self.model(input_ids, attention_mask)
+        rows = self.model.question_rows(self.questions, self.question_embeddings, use_fixed_head=False)
+        return self.model(input_ids, attention_mask, rows=rows)
+
+    def on_train_epoch_start(self) -> None:
+        if self.questions is not None:
+            self.model.encoder.eval()  # frozen: no dropout, so its features are the ones inference sees
 
     def _shared_step(self, batch: dict, stage: str) -> torch.Tensor:
         logits = self(batch["input_ids"], batch["attention_mask"]).float()  # loss in fp32 even under bf16 autocast
         targets = batch["targets"].float()
+        asked = ~torch.isnan(targets)  # sparse data: only asked pairs count
         goal = (targets > 0.5).float() if self.hparams.binarize_targets else targets
-        loss = F.binary_cross_entropy_with_logits(logits, goal)
+        loss = F.binary_cross_entropy_with_logits(logits[asked], goal[asked]) if asked.any() else logits.sum() * 0
         n = len(targets)
         if stage == "train":
             self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)

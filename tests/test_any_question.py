@@ -1,0 +1,254 @@
+"""Issue 14: sparse labelling jobs, training on mixed folders, the question head, and answering any question."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_label import ITEMS, QUESTIONS, make_teacher
+from test_label import config as label_config
+from test_training import QUESTIONS as KEYWORD_QUESTIONS
+from test_training import keyword_rows, quiet, tiny_student, write_keyword_dataset
+
+from distill.label import asked_questions, run_labelling
+from distill.labelled_dataset import load_labelled_dataset, write_labelled_dataset
+from qaemb_fast.embedder import QAEmbedder
+from qaemb_fast.imodelsx_compat import QAEmb
+from qaemb_fast.student import StudentModel, default_backbone_path
+from training.data import LabelledDataModule, split_by_document, split_folders_by_document
+from training.train import TrainConfig, train
+
+NEW_QUESTIONS = ["Does the input mention a colour?", "Does the input mention an animal or a pet?"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(default_backbone_path()), local_files_only=True)
+
+
+# ----------------------------------------------------------------------------- sparse labelling
+
+
+def test_asked_questions_are_a_seeded_sample_per_text():
+    a = asked_questions("a text", 50, 7, seed=0)
+    assert len(a) == 7 and len(set(a)) == 7 and list(a) == sorted(a) and a.max() < 50
+    np.testing.assert_array_equal(a, asked_questions("a text", 50, 7, seed=0))  # same text, same sample
+    assert not np.array_equal(a, asked_questions("a text", 50, 7, seed=1))
+    assert not np.array_equal(a, asked_questions("another text", 50, 7, seed=0))
+    np.testing.assert_array_equal(asked_questions("x", 5, 0), np.arange(5))  # 0: every question
+    np.testing.assert_array_equal(asked_questions("x", 5, 9), np.arange(5))
+
+
+def test_sparse_job_asks_each_text_k_questions_with_the_dense_answers(tmp_path):
+    dense, sparse = tmp_path / "dense", tmp_path / "sparse"
+    run_labelling(label_config(dense), teacher=make_teacher(), items=ITEMS)
+    teacher = make_teacher()
+    run_labelling(label_config(sparse, questions_per_text=2, max_chunks=1), teacher=teacher, items=ITEMS)
+    run_labelling(label_config(sparse, questions_per_text=2), teacher=make_teacher(), items=ITEMS)  # resumed
+    ds, prov, _ = load_labelled_dataset(sparse)
+    got = np.array(ds["answers"], dtype=np.float32)
+    want = np.array(load_labelled_dataset(dense)[0]["answers"], dtype=np.float32)
+    assert prov["questions_per_text"] == 2 and got.shape == want.shape
+    for text, row, ref in zip(ds["text"], got, want):
+        asked = asked_questions(text, len(QUESTIONS), 2)
+        assert np.flatnonzero(~np.isnan(row)).tolist() == asked.tolist()
+        np.testing.assert_allclose(row[asked], ref[asked], atol=1e-5)  # the answers a dense job gives
+    # A resumed job with another sample size is another setup.
+    with pytest.raises(ValueError, match="questions_per_text"):
+        run_labelling(label_config(sparse, questions_per_text=3), teacher=make_teacher(), items=ITEMS)
+
+
+# ----------------------------------------------------------------------------- mixed folders
+
+
+def write_sparse_dataset(folder: Path, questions, n_docs=10, per_doc=4, seed=1, keep=2) -> Path:
+    """Keyword rows with the first len(questions) answers, each text asked `keep` of them (others NaN)."""
+    texts, doc_ids, answers = keyword_rows(n_docs, per_doc, seed)
+    answers = answers[:, : len(questions)].copy()
+    rng = np.random.default_rng(seed)
+    for row in answers:
+        row[rng.permutation(len(questions))[keep:]] = np.nan
+    provenance = {"questions": list(questions), "teacher": "keyword rules", "questions_per_text": keep}
+    return write_labelled_dataset(folder, texts, [f"sparse-{d}" for d in doc_ids], answers, provenance)
+
+
+def test_split_of_folders_keeps_the_first_folders_split_and_never_shares_a_document():
+    docs_a = [f"a{i // 3}" for i in range(90)]
+    docs_b = [f"a{i}" for i in range(10)] + [f"b{i // 2}" for i in range(60)]  # shares a0..a9 with folder a
+    split = split_folders_by_document(docs_a + docs_b, [0] * 90 + [1] * 70)
+    alone = split_by_document(docs_a)
+    for name in ("train", "val", "test"):
+        assert [i for i in split[name] if i < 90] == alone[name].tolist()
+    docs = np.array(docs_a + docs_b)
+    sides = [set(docs[idx]) for idx in split.values()]
+    assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+    assert all(len(idx) for idx in split.values())
+
+
+def test_datamodule_joins_questions_and_marks_unasked_pairs(tmp_path, tokenizer):
+    dense = write_keyword_dataset(tmp_path / "dense", n_docs=10, per_doc=4)
+    sparse = write_sparse_dataset(tmp_path / "sparse", [KEYWORD_QUESTIONS[0], *NEW_QUESTIONS], keep=2)
+    dm = LabelledDataModule([dense, sparse], tokenizer, max_length=32, batch_size=8)
+    dm.setup()
+    assert list(dm.question_set.questions) == [*KEYWORD_QUESTIONS, *NEW_QUESTIONS]
+    targets = np.concatenate([dm.splits[s].targets for s in ("train", "val", "test")])
+    assert targets.shape == (80, 6)
+    assert not np.isnan(targets[:, 0]).all() and np.isnan(targets).any()
+    assert (~np.isnan(targets[:, 4:])).sum() > 0
+    # A dense folder may not hold NaN.
+    texts, doc_ids, answers = keyword_rows(4, 2)
+    answers[0, 0] = np.nan
+    bad = write_labelled_dataset(tmp_path / "bad", texts, doc_ids, answers, {"questions": KEYWORD_QUESTIONS})
+    with pytest.raises(ValueError, match="NaN or out of range"):
+        LabelledDataModule(bad, tokenizer).setup()
+
+
+@pytest.mark.filterwarnings("ignore:.*self.log.*")
+def test_masked_loss_ignores_unasked_pairs(tmp_path, tokenizer):
+    from training.module import StudentLightningModule
+
+    module = StudentLightningModule(tiny_student(tokenizer)).eval()  # no dropout: two forwards agree
+    batch = {k: v for k, v in tiny_student(tokenizer).tokenize(["a dog", "bread"]).items() if k != "token_type_ids"}
+    targets = torch.tensor([[0.9, np.nan, 0.1, 0.2], [np.nan, 0.8, np.nan, 0.1]])
+    loss = module._shared_step({**batch, "targets": targets, "index": torch.arange(2)}, "train")
+    logits = module(batch["input_ids"], batch["attention_mask"])
+    asked = ~torch.isnan(targets)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[asked], targets[asked])
+    torch.testing.assert_close(loss, expected)
+
+
+# ----------------------------------------------------------------------------- the question head
+
+
+@pytest.fixture(scope="module")
+def base_checkpoint(tmp_path_factory, tokenizer):
+    """A tiny trained fixed-head student (a few steps on the keyword data)."""
+    root = tmp_path_factory.mktemp("base")
+    data = write_keyword_dataset(root / "data", n_docs=10, per_doc=4)
+    __import__("lightning").seed_everything(0)
+    config = TrainConfig(data=str(data), out=str(root / "base"), fast_dev_run=2, batch_size=8, lr=1e-3, **quiet())
+    return train(config, model=tiny_student(tokenizer))
+
+
+@pytest.fixture(scope="module")
+def any_question_checkpoint(tmp_path_factory, base_checkpoint):
+    root = tmp_path_factory.mktemp("anyq")
+    dense = write_keyword_dataset(root / "dense", n_docs=10, per_doc=4)
+    sparse = write_sparse_dataset(root / "sparse", [KEYWORD_QUESTIONS[0], *NEW_QUESTIONS], keep=2)
+    config = TrainConfig(data=str(dense), extra_data=(str(sparse),), out=str(root / "anyq"), init_from=str(base_checkpoint),
+                         question_head_width=16, max_epochs=2, batch_size=8, lr=1e-3, **quiet())  # fmt: skip
+    return train(config)
+
+
+def test_question_head_training_freezes_the_encoder_and_the_fixed_head(base_checkpoint, any_question_checkpoint):
+    base = StudentModel.from_pretrained(base_checkpoint)
+    anyq = StudentModel.from_pretrained(any_question_checkpoint)
+    assert anyq.answers_any_question and not base.answers_any_question
+    base_state, state = base.state_dict(), anyq.state_dict()
+    assert all(torch.equal(base_state[k], state[k]) for k in base_state)  # encoder and fixed head unchanged
+    assert {k for k in state if k not in base_state} == {k for k in state if k.startswith("question_head.")}
+    assert anyq.config.seen_questions == NEW_QUESTIONS
+    assert anyq.is_trained_question(NEW_QUESTIONS[0]) and anyq.is_trained_question(KEYWORD_QUESTIONS[0])
+    assert not anyq.is_trained_question("Does the input mention a dinosaur?")
+    metrics = anyq.config.metrics
+    assert metrics["questions"] == [*KEYWORD_QUESTIONS, *NEW_QUESTIONS]
+    assert len(metrics["per_question"]["auc"]) == 6
+
+
+def test_any_question_answers_match_the_plain_computation(any_question_checkpoint, base_checkpoint):
+    emb = QAEmbedder.from_pretrained(any_question_checkpoint, precision="fp32")
+    texts = ["The brown dog ate some bread.", "the man walked to the city", "a red car"]
+    questions = [KEYWORD_QUESTIONS[1], "Does the input mention a dinosaur?", NEW_QUESTIONS[0]]
+    got = emb.encode(texts, questions=questions)
+    model = emb.model
+    with torch.no_grad():  # the reference: pooled text . (question head of the pooled question) + bias
+        batch = model.tokenize(texts)
+        pooled = model.pooled(**batch)
+        fixed = model.head(pooled)[:, 1]
+        e = model.question_embeddings(questions[1:])
+        w, b = model.question_head(e)
+        new = pooled @ w.T + b
+    np.testing.assert_allclose(got[:, 0], torch.sigmoid(fixed).numpy(), atol=1e-6)
+    np.testing.assert_allclose(got[:, 1:], torch.sigmoid(new).numpy(), atol=1e-6)
+    # The fixed-head questions answer exactly as the base student, whatever else is asked with them.
+    base = QAEmbedder.from_pretrained(base_checkpoint, precision="fp32")
+    np.testing.assert_allclose(emb.encode(texts)[:, :3], base.encode(texts)[:, :3], atol=1e-6)
+    # Batch composition and order change nothing.
+    np.testing.assert_allclose(emb.encode(texts[::-1], questions=questions[::-1]), got[::-1, ::-1], atol=1e-6)
+    assert emb.encode(texts[0], questions=["Is it about space?"]).shape == (1,)
+    top = emb.explain(texts[0], top_k=2, questions=questions)
+    assert len(top) == 2 and {q for q, _ in top} <= set(questions)
+
+
+def test_qaemb_takes_any_questions_with_a_question_head(any_question_checkpoint, base_checkpoint):
+    qa = QAEmb(
+        questions=["Does the input mention a dinosaur?", KEYWORD_QUESTIONS[0]], checkpoint=str(any_question_checkpoint)
+    )
+    out = qa(["a dog", "bread"], verbose=False)
+    assert out.shape == (2, 2) and set(np.unique(out)) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match="not answered by this student"):
+        QAEmb(questions=["Does the input mention a dinosaur?"], checkpoint=str(base_checkpoint))
+
+
+@pytest.mark.parametrize(
+    "questions, match",
+    [
+        ([""], "non-empty strings"),
+        (["   "], "non-empty strings"),
+        ([None], "non-empty strings"),
+        ([3.5], "non-empty strings"),
+        (["Is it red?", "Is it red?"], "duplicates"),
+        ([], "selects nothing"),
+    ],
+)
+def test_bad_questions_are_clear_errors(any_question_checkpoint, questions, match):
+    emb = QAEmbedder.from_pretrained(any_question_checkpoint)
+    with pytest.raises(ValueError, match=match):
+        emb.encode(["a text"], questions=questions)
+
+
+def test_unknown_question_without_a_question_head_suggests_by_meaning(base_checkpoint):
+    emb = QAEmbedder.from_pretrained(base_checkpoint)
+    with pytest.raises(KeyError, match="closest in meaning"):
+        emb.encode(["a text"], questions=["Does the input mention a dinosaur?"])
+    similar = emb.similar_questions(KEYWORD_QUESTIONS[2], n=2)
+    assert similar[0][0] == KEYWORD_QUESTIONS[2] and similar[0][1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_question_head_needs_a_trained_student(tmp_path):
+    data = write_keyword_dataset(tmp_path / "data", n_docs=10, per_doc=4)
+    with pytest.raises(ValueError, match="--init-from"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "x"), question_head_width=8, **quiet()))
+
+
+# ----------------------------------------------------------------------------- multi-device
+
+
+def test_ddp_on_two_cpu_processes_trains_and_exports(tmp_path, base_checkpoint):
+    """`--strategy ddp --devices 2` on CPU (gloo): the multi-device path a user's multi-GPU run takes."""
+    data = write_keyword_dataset(tmp_path / "data", n_docs=12, per_doc=4)
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "qaemb_cli.main", "train", "--data", str(data), "--out", str(out), "--init-from",
+           str(base_checkpoint), "--accelerator", "cpu", "--strategy", "ddp", "--devices", "2", "--max-epochs", "1",
+           "--batch-size", "4", "--no-enable-progress-bar"]  # fmt: skip
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = StudentModel.from_pretrained(out)
+    training = loaded.config.metrics["training"]
+    assert training["devices"] == 2
+    assert loaded.config.metrics["test"]["n_texts"] > 0
