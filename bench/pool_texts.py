@@ -30,11 +30,11 @@ WINDOW = 20
 
 
 def read_jsonl(path):
-    return [json.loads(line) for line in open(path, encoding="utf-8")]
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
 
 
 def story_windows(story: str, rng, n: int) -> list[dict]:
-    words = " ".join(json.load(open(REAL_FMRI / "texts" / f"{story}.json"))).split()
+    words = " ".join(json.loads((REAL_FMRI / "texts" / f"{story}.json").read_text(encoding="utf-8"))).split()
     starts = rng.choice(max(1, len(words) - WINDOW), size=min(n, max(1, len(words) - WINDOW)), replace=False)
     return [{"text": " ".join(words[s : s + WINDOW]), "doc_id": f"real-fmri/{story}"} for s in sorted(starts)]
 
@@ -48,7 +48,7 @@ def main():
     }
     food = [r for r in read_jsonl(ROOT / "bench/labels/classify-food/texts.jsonl") if len(r["text"].split()) <= 80]
     fortunes = read_jsonl(ROOT / "bench/labels/classify-fortunes/texts.jsonl")
-    stories = json.load(open(REAL_FMRI / "stories.json"))
+    stories = json.loads((REAL_FMRI / "stories.json").read_text(encoding="utf-8"))
     test_stories = {s for subject in stories.values() for s in subject["test"]}
     train_stories = sorted({s for subject in stories.values() for s in subject["train"]} - test_stories)
     assert set(EVAL_STORIES) <= set(train_stories) and not set(EVAL_STORIES) & test_stories
