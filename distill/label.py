@@ -546,7 +546,9 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
     if config.questions_per_text < 0:
         raise ValueError(f"questions_per_text must be >= 0, got {config.questions_per_text}")
     if sparse:  # recorded only for sparse jobs, so dense folders written before it existed still resume
-        provenance.update(questions_per_text=config.questions_per_text, question_sample_seed=config.question_sample_seed)
+        provenance.update(
+            questions_per_text=config.questions_per_text, question_sample_seed=config.question_sample_seed
+        )
     asked_per_text = config.questions_per_text if sparse else n_q
     provenance["calibration"] = job_calibration(out, config.calibration, teacher, question_set.questions)
     if config.recalibrate:
