@@ -5,7 +5,10 @@
 
 Both answer ALL of the student's questions for the same texts (the first N of the default corpus). The teacher is
 timed on `--teacher-texts` texts (it is slow); the student on the same texts, repeated until `--min-seconds` have
-passed, so both rates are texts/s on identical inputs. Memory is measured in a fresh child process that loads only
+passed, so both rates are texts/s on identical inputs. A student with a question head is also timed with
+`--new-questions` held-out pool questions added to its own (their rows written once, then cached, as `encode` does):
+the extra cost per added question, as a fraction of a text's forward pass, and the one-time cost of writing a
+question's row. Memory is measured in a fresh child process that loads only
 the student and encodes `--memory-texts` texts: RSS after loading, and the peak RSS during `encode`.
 """
 
@@ -49,6 +52,7 @@ def main(argv=None):
     p.add_argument("--teacher-texts", type=int, default=8, help="texts the teacher answers (all questions)")
     p.add_argument("--min-seconds", type=float, default=10.0, help="time the student at least this long")
     p.add_argument("--memory-texts", type=int, default=1000, help="texts for the memory probe")
+    p.add_argument("--new-questions", type=int, default=100, help="held-out questions added (question-head students)")
     p.add_argument("--out", default="bench/results/student.json")
     p.add_argument(
         "--update-card",
@@ -74,6 +78,10 @@ def main(argv=None):
         student.encode(texts, batch_size=32)
         runs += 1
     student_tps = runs * len(texts) / (time.perf_counter() - start)
+
+    extra = (
+        any_question_cost(student, texts, args.new_questions, args.min_seconds) if student.answers_any_question else {}
+    )
 
     teacher = Teacher.from_pretrained(teacher_name, questions=student.questions)
     teacher.encode(texts[:1], questions=[0])  # warm-up
@@ -105,6 +113,7 @@ def main(argv=None):
         "speedup": student_tps / teacher_tps,
         "mean_abs_diff_on_these_texts": float(np.abs(student_answers - teacher_answers).mean()),
         **memory,
+        **extra,
     }
     print(f"\n{len(texts)} texts x {len(student.questions)} questions, {torch.get_num_threads()} threads")
     print("\n| model | texts/s | relative |\n|---|---:|---:|")
@@ -114,10 +123,46 @@ def main(argv=None):
         f"\nstudent process: {memory['loaded_rss_mb']:.0f} MB RSS after loading, peak {memory['peak_rss_mb']:.0f} MB "
         f"while encoding {args.memory_texts} texts (+{memory['encode_increase_mb']:.0f} MB)"
     )
+    if extra:
+        print(
+            f"any question: +{extra['new_questions']} unseen questions cost {extra['extra_question_fraction'] * 100:.2f} % "
+            f"of a text's forward pass each; writing a new question's row once: {extra['row_ms_per_question']:.2f} ms"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     if args.update_card:
         update_card(args.student, result)
+
+
+def any_question_cost(student, texts, n_new: int, min_seconds: float) -> dict:
+    """Seconds per text with the student's own questions and with n_new held-out pool questions added (rows cached
+    after the first call, as in `encode`); returns the extra cost per added question as a fraction of the
+    own-questions time, and the one-time cost of writing the rows."""
+    from distill.question_pool import question_pool_split
+
+    new = question_pool_split()[1][:n_new]
+    own = list(student.questions)
+
+    def per_text(questions) -> float:
+        runs, start = 0, time.perf_counter()
+        while time.perf_counter() - start < min_seconds:
+            student.encode(texts, batch_size=32, questions=questions)
+            runs += 1
+        return (time.perf_counter() - start) / (runs * len(texts))
+
+    start = time.perf_counter()
+    student.encode(texts[:1], questions=own + new)  # writes and caches the new rows
+    row_seconds = time.perf_counter() - start
+    base, more = per_text(own), per_text(own + new)
+    # Alternate once more and keep the smaller of each: the machine is shared, so noise only adds time.
+    base, more = min(base, per_text(own)), min(more, per_text(own + new))
+    return {
+        "new_questions": len(new),
+        "seconds_per_text_own_questions": base,
+        "seconds_per_text_with_new_questions": more,
+        "extra_question_fraction": max(more - base, 0.0) / len(new) / base,
+        "row_ms_per_question": row_seconds / len(new) * 1000,
+    }
 
 
 CARD_HEADING = "## Speed and memory"

@@ -10,6 +10,11 @@ A labelled dataset is a folder::
 
 Rows keep the corpus order; duplicate texts appear once per occurrence with the same answers. Column
 `answers[:, k]` is the answer to `provenance["questions"][k]`.
+
+Sparse datasets: a job run with `--questions-per-text K` asks each text a seeded sample of K questions
+(`distill.label.asked_questions`) and stores NaN for the others; its provenance records "questions_per_text" and
+"question_sample_seed". A dense dataset is the special case without NaN (and without those fields); readers treat
+NaN as "not asked" (training masks it out) and refuse NaN in a dense dataset.
 """
 
 from __future__ import annotations

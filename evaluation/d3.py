@@ -51,7 +51,8 @@ class D3Task:
 class D3Config:
     data: str = ""  # the D3 folder (tasks.json + <task>.jsonl), e.g. ../shared/data/d3
     checkpoint: str | None = None  # student checkpoint folder (default: the shipped student)
-    teacher_labels: str | None = None  # folder written by `eval d3 --export-texts`, with labelling jobs inside
+    # folder written by `eval d3 --export-texts`, with labelling jobs inside (with --checkpoint: side by side)
+    teacher_labels: str | None = None
     export_texts: str | None = None  # do not score: write each task's texts + question here, to label them
     tasks: tuple[str, ...] = ()  # task names to run (default: all in tasks.json)
     out: str | None = None  # write results.md and results.json here
@@ -210,7 +211,77 @@ class D3Result:
         return to_markdown(self.rows, self.summary, f"D3 gold labels: {self.answerer}")
 
 
-def run_d3(config: D3Config) -> D3Result | None:
+@dataclass
+class SideBySide:
+    """Teacher and student on the same D3 texts (those the teacher answered), and the student on all texts."""
+
+    teacher: D3Result
+    student_same: D3Result
+    student_all: D3Result
+
+    def markdown(self) -> str:
+        t, s, a = self.teacher, self.student_same, self.student_all
+        lines = [
+            f"### D3 gold labels: {s.answerer} next to {t.answerer}",
+            "",
+            "ROC-AUC and balanced accuracy against the gold labels, on the texts the teacher answered (and the "
+            "student on every text of the task).",
+            "",
+            "| task | question | texts | teacher ROC-AUC | student ROC-AUC | teacher bal. acc. | student bal. acc. | "
+            "student ROC-AUC, all texts (n) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for rt, rs, ra in zip(t.rows, s.rows, a.rows):
+            if not (rt.get("answerable") and rs.get("answerable")):
+                lines.append(f"| {rt['task']} | {rt['question']} | | not answerable |||||")
+                continue
+            lines.append(
+                f"| {rt['task']} | {rt['question']} | {rt['n']} | {rt['roc_auc']:.3f} | {rs['roc_auc']:.3f} | "
+                f"{rt['balanced_accuracy']:.3f} | {rs['balanced_accuracy']:.3f} | {ra['roc_auc']:.3f} ({ra['n']}) |"
+            )
+        ts, ss, sa = t.summary, s.summary, a.summary
+        lines.append(
+            f"| **mean** ({ss['n_answerable']} of {ss['n_tasks']} tasks) | | | **{ts['roc_auc']:.3f}** | "
+            f"**{ss['roc_auc']:.3f}** | **{ts['balanced_accuracy']:.3f}** | **{ss['balanced_accuracy']:.3f}** | "
+            f"**{sa['roc_auc']:.3f}** |"
+        )
+        return "\n".join(lines) + "\n\n" + t.markdown() + "\n" + s.markdown() + "\n" + a.markdown()
+
+
+def run_side_by_side(config: D3Config, tasks: list[D3Task]) -> SideBySide:
+    from qaemb_fast.embedder import QAEmbedder
+
+    folder = Path(config.teacher_labels)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--teacher-labels {folder}: no such folder")
+    student = QAEmbedder.from_pretrained(config.checkpoint)
+    teacher_answers = {task.name: answer_from_labels(folder, task) for task in tasks}
+    student_all = {task.name: answer_with_encoder(student, task, config.batch_size) for task in tasks}
+
+    def same_texts(task):
+        t, p = teacher_answers[task.name], student_all[task.name]
+        return None if t is None or p is None else (p[t[1]], t[1])
+
+    results = []
+    for name, answer in (
+        (f"teacher answers in {folder}", lambda task: teacher_answers[task.name]),
+        (f"student {config.checkpoint}, on the teacher's texts", same_texts),
+        (f"student {config.checkpoint}, all texts", lambda task: student_all[task.name]),
+    ):
+        rows = evaluate(tasks, answer)
+        results.append(D3Result(rows, summarize(rows), name, asdict(config)))
+    result = SideBySide(*results)
+    if config.out:
+        out = Path(config.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.md").write_text(result.markdown())
+        payload = {key: {"answerer": r.answerer, "summary": r.summary, "tasks": r.rows} for key, r in
+                   zip(("teacher", "student_same_texts", "student_all_texts"), results)}  # fmt: skip
+        (out / "results.json").write_text(json.dumps(dict(payload, config=asdict(config)), indent=1) + "\n")
+    return result
+
+
+def run_d3(config: D3Config) -> D3Result | SideBySide | None:
     """Score the teacher (from labelling folders) or a student checkpoint on the D3 tasks; write results if out."""
     tasks = load_d3_tasks(config.data, config.tasks)
     if config.export_texts:
@@ -223,6 +294,8 @@ def run_d3(config: D3Config) -> D3Result | None:
         print(f"(or all of them in turn: python bench/label_d3.py {config.export_texts}), then score with")
         print(f"  qaemb-fast eval d3 --data {config.data} --teacher-labels {config.export_texts}")
         return None
+    if config.teacher_labels and config.checkpoint:
+        return run_side_by_side(config, tasks)
     if config.teacher_labels:
         folder = Path(config.teacher_labels)
         if not folder.is_dir():

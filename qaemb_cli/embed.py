@@ -43,7 +43,8 @@ def register(sub) -> None:
         "--questions",
         nargs="+",
         default=None,
-        help="answer only these questions: texts, indices, or one question-set file (.json/.txt)",
+        help="answer these questions: texts (any question, with a question-head student), indices of trained "
+        "questions, or one question-set file (.json/.txt)",
     )
     p.add_argument("--binary", action="store_true", help="0/1 answers (P(yes) > 0.5) instead of P(yes)")
     p.add_argument("--top-k", type=int, default=5, help="answers printed per text (default: 5)")
@@ -116,9 +117,19 @@ def cmd_embed(args) -> int:
     emb = QAEmbedder.from_pretrained(
         args.checkpoint, device=args.device, precision=args.precision, max_length=args.max_length
     )
-    idx = list(range(len(emb.questions))) if selected is None else emb.question_set.indices(selected)
-    questions = [emb.questions[i] for i in idx]
-    probs = emb.encode(texts, batch_size=args.batch_size, show_progress_bar=bool(args.input) or None, questions=idx)
+    # Indices name trained questions; any other string is asked as it is (a student with a question head answers
+    # it, one without says which trained questions are closest in meaning).
+    try:
+        questions = (
+            emb.questions if selected is None else [emb.questions[q] if isinstance(q, int) else q for q in selected]
+        )
+    except IndexError:
+        raise UsageError(
+            f"--questions: a question index is out of range (the student has {len(emb.questions)})"
+        ) from None
+    probs = emb.encode(
+        texts, batch_size=args.batch_size, show_progress_bar=bool(args.input) or None, questions=questions
+    )
     answers = (probs > 0.5).astype("float32") if args.binary else probs
     if args.output:
         write_output(args.output, answers, texts, questions)

@@ -9,6 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
+from evaluation.any_question import AnyQuestionConfig
 from evaluation.calibration import CalibrationEvalConfig
 from evaluation.classify import ClassifyConfig
 from evaluation.d3 import D3Config
@@ -79,6 +80,16 @@ def register(sub) -> None:
         description="Score teacher answers (--teacher-labels, a labelling folder made on the gold texts) or a student "
         "checkpoint against the hand-made gold labels, pooled and per question, with and without ambiguous pairs "
         "(evaluation/gold.py).",
+    )
+    add_config_command(
+        es,
+        "any-question",
+        AnyQuestionConfig,
+        run="evaluation.any_question:run_any_question",
+        help="a student with a question head against the teacher: trained and held-out questions on held-out texts",
+        description="Score a student's answers against the teacher's on texts it never trained on: its trained "
+        "questions (fixed head, and question head alone) and held-out questions it never saw (question head), "
+        "with ROC-AUC, Pearson r and MAE per question (evaluation/any_question.py).",
     )
     add_config_command(
         es,

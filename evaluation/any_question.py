@@ -1,0 +1,139 @@
+"""`qaemb-fast eval any-question`: how well does a student answer questions, seen and unseen, on texts it never saw?
+
+Two comparisons with the teacher (per question: ROC-AUC against the teacher's yes/no at P > 0.5, Pearson r and
+mean absolute error against its P(yes), then averaged over questions; `training.module.question_metrics`):
+
+  1. trained questions, held-out texts: the test documents of the student's training data (`split_by_document`
+     with the training split's fractions and seed). Scored twice: with the rows the student answers them with (its
+     fixed head), and with rows written by its question head from the question text alone (what an unseen
+     question gets), which shows what the question head costs on questions it did see;
+  2. held-out questions, held-out texts: a labelling folder (dense or sparse) whose questions the student never
+     trained on (`distill/data/question_pool_split.json`'s held-out questions, labelled on texts that share no
+     document with any training data: bench/pool_texts.py). A question the student was trained on is refused.
+
+The D3 gold-label comparison (questions never trained on, human labels) is `qaemb-fast eval d3`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class AnyQuestionConfig:
+    checkpoint: str | None = None  # student checkpoint with a question head (default: the shipped student)
+    trained_labels: str = "checkpoints/default-labels"  # labelled folder the student's fixed head was trained on
+    heldout_labels: str = "bench/labels/pool-eval/teacher-answers"  # labelling folder of held-out questions and texts
+    val_fraction: float = 0.1  # the training split's validation fraction (to find its test documents)
+    test_fraction: float = 0.1  # the training split's test fraction
+    seed: int = 0  # the training split's seed
+    batch_size: int = 64  # texts per forward pass
+    out: str | None = None  # write results.md and results.json here
+
+
+def pooled_texts(model, texts: list[str], batch_size: int = 64):
+    """(n, hidden) pooled text embeddings (fp32, no grad), the input every head row is applied to."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = model.tokenize(texts[start : start + batch_size])
+            out.append(model.pooled(**batch).float())
+    return torch.cat(out)
+
+
+def answer(model, pooled, questions, use_fixed_head: bool) -> np.ndarray:
+    """P(yes) (n, Q) of `questions` for pooled texts, from fixed-head rows (where the student has them) or from
+    question-head rows (every question)."""
+    import torch
+
+    with torch.inference_mode():
+        weights, bias = model.question_rows(questions, use_fixed_head=use_fixed_head)
+        return torch.sigmoid(pooled @ weights.T + bias).numpy()
+
+
+def summarize(preds: np.ndarray, targets: np.ndarray) -> dict:
+    from training.module import question_metrics
+
+    m = question_metrics(preds, targets)
+    scored = ~np.isnan(m["auc"])
+    return {
+        "auc": float(np.nanmean(m["auc"])) if scored.any() else float("nan"),
+        "pearson": float(np.nanmean(m["pearson"])),
+        "mae": float(np.nanmean(m["mae"])),
+        "questions": int(targets.shape[1]),
+        "questions_scored": int(scored.sum()),
+        "texts": int(len(targets)),
+        "pairs": int((~np.isnan(targets)).sum()),
+        "per_question_auc": [None if np.isnan(x) else float(x) for x in m["auc"]],
+    }
+
+
+def run_any_question(config: AnyQuestionConfig) -> dict:
+    from distill.label import answers_by_text
+    from distill.labelled_dataset import load_labelled_dataset
+    from qaemb_fast.embedder import default_checkpoint_path
+    from qaemb_fast.student import StudentModel
+    from training.data import split_by_document
+
+    path = Path(config.checkpoint) if config.checkpoint else default_checkpoint_path()
+    model = StudentModel.from_pretrained(path)
+    if not model.answers_any_question:
+        raise ValueError(f"{path} has no question head: it answers only its {model.num_questions} trained questions")
+    results = {"checkpoint": str(path), "config": asdict(config)}
+
+    ds, _, qs = load_labelled_dataset(config.trained_labels)
+    if list(qs.questions) != model.questions:
+        raise ValueError(f"{config.trained_labels} does not hold the questions of {path}'s fixed head")
+    test = split_by_document(ds["doc_id"], config.val_fraction, config.test_fraction, config.seed)["test"]
+    texts = [ds["text"][i] for i in test]
+    targets = np.asarray(ds.with_format("numpy")["answers"], dtype=np.float32)[test]
+    pooled = pooled_texts(model, texts, config.batch_size)
+    results["trained_fixed_head"] = summarize(answer(model, pooled, model.questions, True), targets)
+    results["trained_question_head"] = summarize(answer(model, pooled, model.questions, False), targets)
+
+    table = answers_by_text(config.heldout_labels)
+    questions = list(table.questions)
+    seen = [q for q in questions if model.is_trained_question(q)]
+    if seen:
+        raise ValueError(f"{len(seen)} question(s) of {config.heldout_labels} were trained on, e.g. {seen[0]!r}")
+    texts = list(table.texts)
+    targets = np.stack([table[t] for t in texts]).astype(np.float32)
+    pooled = pooled_texts(model, texts, config.batch_size)
+    results["heldout_question_head"] = summarize(answer(model, pooled, questions, False), targets)
+    results["heldout_questions"] = questions
+
+    if config.out:
+        out = Path(config.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        (out / "results.md").write_text(to_markdown(results), encoding="utf-8")
+    print(to_markdown(results))
+    return results
+
+
+def to_markdown(results: dict) -> str:
+    rows = [
+        ("trained questions, held-out texts", "fixed head (what the student answers with)", "trained_fixed_head"),
+        ("trained questions, held-out texts", "question head (rows from the question text)", "trained_question_head"),
+        ("held-out questions, held-out texts", "question head", "heldout_question_head"),
+    ]
+    lines = [
+        f"Student `{results['checkpoint']}` against the teacher (ROC-AUC vs its yes/no, Pearson r and MAE vs its P(yes), "
+        "means over questions).",
+        "",
+        "| questions, texts | rows from | questions (scored) | texts | pairs | ROC-AUC | Pearson r | MAE |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for what, head, key in rows:
+        r = results[key]
+        lines.append(
+            f"| {what} | {head} | {r['questions']} ({r['questions_scored']}) | {r['texts']} | {r['pairs']} | "
+            f"{r['auc']:.3f} | {r['pearson']:.3f} | {r['mae']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
