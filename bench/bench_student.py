@@ -171,6 +171,7 @@ CARD_HEADING = "## Speed and memory"
 def update_card(student, result: dict) -> None:
     """Put the measured speed-up and memory into the checkpoint's README.md (replacing an older section)."""
     from qaemb_fast.embedder import default_checkpoint_path
+    from training.train import replace_card_section
 
     card = Path(student or default_checkpoint_path()) / "README.md"
     section = (
@@ -180,17 +181,13 @@ def update_card(student, result: dict) -> None:
         f"{result['teacher_texts_per_s']:.3f} texts/s, **{result['speedup']:,.0f}x**. The student process peaks at "
         f"{result['peak_rss_mb']:.0f} MB RSS while encoding ({result['loaded_rss_mb']:.0f} MB after loading).\n\n"
     )
-    text = card.read_text(encoding="utf-8")
-    if CARD_HEADING in text:  # replace the old section, up to the next heading of the same level
-        start = text.index(CARD_HEADING)
-        end = text.find("\n## ", start + len(CARD_HEADING))
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
-    elif "## Reproduce" in text:
-        i = text.index("## Reproduce")
-        text = text[:i] + section + text[i:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    card.write_text(text, encoding="utf-8")
+    if "extra_question_fraction" in result:
+        section = section.rstrip("\n") + (
+            f" Asking {result['new_questions']} questions it was not trained on as well costs "
+            f"{result['extra_question_fraction'] * 100:.2f} % of a text's forward pass per question (their rows are written "
+            f"once, {result['row_ms_per_question']:.1f} ms per question, and cached).\n\n"
+        )
+    replace_card_section(card, CARD_HEADING, section)
     print(f"updated {card}")
 
 

@@ -33,6 +33,7 @@ class AnyQuestionConfig:
     seed: int = 0  # the training split's seed
     batch_size: int = 64  # texts per forward pass
     out: str | None = None  # write results.md and results.json here
+    update_card: bool = False  # also write the table into the checkpoint's model card (section "## Any question")
 
 
 def pooled_texts(model, texts: list[str], batch_size: int = 64):
@@ -114,7 +115,22 @@ def run_any_question(config: AnyQuestionConfig) -> dict:
         (out / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         (out / "results.md").write_text(to_markdown(results), encoding="utf-8")
     print(to_markdown(results))
+    if config.update_card:
+        from training.train import replace_card_section
+
+        command = "qaemb-fast eval any-question" + (f" --checkpoint {config.checkpoint}" if config.checkpoint else "")
+        section = (
+            f"{CARD_HEADING}\n\nThis student answers any question: its {model.num_questions} trained questions with "
+            "its fixed head, every other question with rows its question head writes from the question's embedding "
+            f"(the encoder's mean-pooled states of the question text). Trained on {len(model.config.seen_questions)} "
+            "more questions than the fixed head's; `QAEmbedder.is_trained_question(q)` says which were seen.\n\n"
+            f"Measured by `{command} --update-card`:\n\n{to_markdown(results)}\n"
+        )
+        replace_card_section(path / "README.md", CARD_HEADING, section)
     return results
+
+
+CARD_HEADING = "## Any question"
 
 
 def to_markdown(results: dict) -> str:

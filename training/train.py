@@ -303,6 +303,23 @@ def _fmt(x, digits=3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+def replace_card_section(card, heading: str, section: str) -> None:
+    """Write `section` (starting with `heading`, a "## " line) into the model card `card` (README.md): in place of
+    an older section with that heading, else before "## Reproduce", else at the end."""
+    card = Path(card)
+    text = card.read_text(encoding="utf-8")
+    if heading in text:  # replace the old section, up to the next heading of the same level
+        start = text.index(heading)
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+    elif "## Reproduce" in text:
+        i = text.index("## Reproduce")
+        text = text[:i] + section + text[i:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    card.write_text(text, encoding="utf-8")
+
+
 def label_commands(teacher: dict, data: str) -> list[str]:
     """The `qaemb-fast label` command(s) that produced the training data, rebuilt from its provenance."""
     if not teacher.get("teacher") or not teacher.get("corpus"):
@@ -367,6 +384,20 @@ def model_card(student_config, config: TrainConfig) -> str:
                 "",
             ]
             if teacher.get("partial")
+            else []
+        ),
+        *(
+            [
+                f"It also carries a **question head** (width {student_config.question_head_width}) that answers any "
+                "question string: from the question's embedding (the encoder's mean-pooled states of the question) it "
+                "writes a head row, so an extra question costs one dot product per text. It was trained on "
+                f"{len(questions)} questions ({len(student_config.seen_questions)} beyond the fixed head's), with "
+                f"the encoder and the fixed head frozen as `{config.init_from}` left them; the fixed head still answers "
+                "its own questions. The held-out metrics below score the question head's rows for every training "
+                'question; see "Any question" for questions it never saw.',
+                "",
+            ]
+            if student_config.question_head_width
             else []
         ),
         "```python",
