@@ -5,8 +5,8 @@ mean absolute error against its P(yes), then averaged over questions; `training.
 
   1. trained questions, held-out texts: the test documents of the student's training data (`split_by_document`
      with the training split's fractions and seed). Scored twice: with the rows the student answers them with (its
-     fixed head), and with rows written by its question head from the question text alone (what an unseen
-     question gets), which shows what the question head costs on questions it did see;
+     fixed head), and with its question head from the question text alone (what an unseen question gets), which
+     shows what the question head costs on questions it did see;
   2. held-out questions, held-out texts: a labelling folder (dense or sparse) whose questions the student never
      trained on (`distill/data/question_pool_split.json`'s held-out questions, labelled on texts that share no
      document with any training data: bench/pool_texts.py). A question the student was trained on is refused.
@@ -49,13 +49,13 @@ def pooled_texts(model, texts: list[str], batch_size: int = 64):
 
 
 def answer(model, pooled, questions, use_fixed_head: bool) -> np.ndarray:
-    """P(yes) (n, Q) of `questions` for pooled texts, from fixed-head rows (where the student has them) or from
-    question-head rows (every question)."""
+    """P(yes) (n, Q) of `questions` for pooled texts, from the fixed head (where the student has the question) or
+    from the question head (every question)."""
     import torch
 
     with torch.inference_mode():
-        weights, bias = model.question_rows(questions, use_fixed_head=use_fixed_head)
-        return torch.sigmoid(pooled @ weights.T + bias).numpy()
+        rows = model.question_rows(questions, use_fixed_head=use_fixed_head)
+        return torch.sigmoid(model.answer(pooled, rows).float()).numpy()
 
 
 def summarize(preds: np.ndarray, targets: np.ndarray) -> dict:
@@ -121,8 +121,8 @@ def run_any_question(config: AnyQuestionConfig) -> dict:
         command = "qaemb-fast eval any-question" + (f" --checkpoint {config.checkpoint}" if config.checkpoint else "")
         section = (
             f"{CARD_HEADING}\n\nThis student answers any question: its {model.num_questions} trained questions with "
-            "its fixed head, every other question with rows its question head writes from the question's embedding "
-            f"(the encoder's mean-pooled states of the question text). Trained on {len(model.config.seen_questions)} "
+            "its fixed head, every other question with its question head, from the question's embedding (the "
+            f"encoder's mean-pooled states of the question text). Trained on {len(model.config.seen_questions)} "
             "more questions than the fixed head's; `QAEmbedder.is_trained_question(q)` says which were seen.\n\n"
             f"Measured by `{command} --update-card`:\n\n{to_markdown(results)}\n"
         )
@@ -136,7 +136,7 @@ CARD_HEADING = "## Any question"
 def to_markdown(results: dict) -> str:
     rows = [
         ("trained questions, held-out texts", "fixed head (what the student answers with)", "trained_fixed_head"),
-        ("trained questions, held-out texts", "question head (rows from the question text)", "trained_question_head"),
+        ("trained questions, held-out texts", "question head (from the question text alone)", "trained_question_head"),
         ("held-out questions, held-out texts", "question head", "heldout_question_head"),
     ]
     lines = [

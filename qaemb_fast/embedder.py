@@ -122,7 +122,7 @@ class QAEmbedder:
             raise ValueError("the student model has no tokenizer")
         self.model = model.eval()
         self.precision = precision
-        self._rows: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # question -> its head row, fp32 on CPU
+        self._rows: dict[str, torch.Tensor] = {}  # question -> its projection by the question head, fp32 on CPU
         self._known_embeddings: tuple[list[str], torch.Tensor] | None = None
         model.check_max_length(max_length)
         self.max_length = max_length  # None: the checkpoint's
@@ -192,14 +192,15 @@ class QAEmbedder:
                 f"unknown question {unknown!r}: this student answers only its {len(self.questions)} trained questions "
                 f"(closest in meaning: {close}); use a checkpoint with a question head, or train one"
             )
-        missing = [q for q in names if q not in self._rows]
+        missing = [q for q in names if q not in self._rows and q not in fixed]
         if missing:
-            with torch.inference_mode():  # fp32: a row is computed once per question and reused for every text
-                weights, bias = self.model.question_rows(missing)
-            self._rows.update((q, (weights[j].float().cpu(), bias[j].float().cpu())) for j, q in enumerate(missing))
-        weights = torch.stack([self._rows[q][0] for q in names])
-        bias = torch.stack([self._rows[q][1] for q in names])
-        return None, (weights, bias)
+            with torch.inference_mode():  # fp32: a question is projected once and reused for every text
+                _, projected = self.model.question_rows(missing)
+            self._rows.update((q, projected[j].float().cpu()) for j, q in enumerate(missing))
+        width = self.model.config.question_head_width
+        index = torch.tensor([fixed.get(q, -1) for q in names], dtype=torch.long)
+        projected = torch.stack([self._rows[q] if q not in fixed else torch.zeros(width) for q in names])
+        return None, (index, projected)
 
     @property
     def device(self) -> torch.device:

@@ -175,13 +175,17 @@ def test_any_question_answers_match_the_plain_computation(any_question_checkpoin
     questions = [KEYWORD_QUESTIONS[1], "Does the input mention a dinosaur?", NEW_QUESTIONS[0]]
     got = emb.encode(texts, questions=questions)
     model = emb.model
-    with torch.no_grad():  # the reference: pooled text . (question head of the pooled question) + bias
+    with torch.no_grad():  # the reference: one pair at a time, the MLP over [text proj., question proj., product]
         batch = model.tokenize(texts)
         pooled = model.pooled(**batch)
         fixed = model.head(pooled)[:, 1]
-        e = model.question_embeddings(questions[1:])
-        w, b = model.question_head(e)
-        new = pooled @ w.T + b
+        head = model.question_head
+        new = torch.empty((len(texts), 2))
+        for j, question in enumerate(questions[1:]):
+            q = head.question(model.question_embeddings([question])[0])
+            for i in range(len(texts)):
+                t = head.text(pooled[i])
+                new[i, j] = head.mlp(torch.cat([t, q, t * q]))[0]
     np.testing.assert_allclose(got[:, 0], torch.sigmoid(fixed).numpy(), atol=1e-6)
     np.testing.assert_allclose(got[:, 1:], torch.sigmoid(new).numpy(), atol=1e-6)
     # The fixed-head questions answer exactly as the base student, whatever else is asked with them.

@@ -5,8 +5,8 @@ about Lightning, so inference never imports it).
       -> StudentModel -> logits (B, Q) -> BCE-with-logits against the soft targets (or P > 0.5 when binarized),
          averaged over the asked pairs
 
-With `questions` (train_question_head=True), the logits come from the student's question head: head rows written
-for each question from its embedding, which is computed once by the frozen encoder (the encoder and the fixed head
+With `questions`, the logits come from the student's question head, for each question from its embedding, which
+is computed once by the frozen encoder (the encoder and the fixed head
 are frozen in this mode, so the embeddings a question gets at inference are the ones it was trained with).
 
 One shared step serves train/val/test. Validation and test collect every prediction (synced across processes
