@@ -103,7 +103,7 @@ def run_any_question(config: AnyQuestionConfig) -> dict:
     seen = [q for q in questions if model.is_trained_question(q)]
     if seen:
         raise ValueError(f"{len(seen)} question(s) of {config.heldout_labels} were trained on, e.g. {seen[0]!r}")
-    texts = list(table.texts)
+    texts = list(table)
     targets = np.stack([table[t] for t in texts]).astype(np.float32)
     pooled = pooled_texts(model, texts, config.batch_size)
     results["heldout_question_head"] = summarize(answer(model, pooled, questions, False), targets)

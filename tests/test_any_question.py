@@ -256,3 +256,24 @@ def test_ddp_on_two_cpu_processes_trains_and_exports(tmp_path, base_checkpoint):
     training = loaded.config.metrics["training"]
     assert training["devices"] == 2
     assert loaded.config.metrics["test"]["n_texts"] > 0
+
+
+def test_eval_any_question_scores_seen_and_unseen_questions_and_writes_the_card(tmp_path, any_question_checkpoint):
+    import shutil
+
+    from evaluation.any_question import AnyQuestionConfig, run_any_question
+
+    ckpt = shutil.copytree(any_question_checkpoint, tmp_path / "ckpt")
+    dense = write_keyword_dataset(tmp_path / "dense", n_docs=10, per_doc=4)
+    unseen = ["Does the input mention a car?", "Is the text about a city?"]
+    held = write_sparse_dataset(tmp_path / "held", unseen, keep=1, seed=3)
+    config = AnyQuestionConfig(checkpoint=str(ckpt), trained_labels=str(dense), heldout_labels=str(held),
+                               out=str(tmp_path / "out"), update_card=True)  # fmt: skip
+    result = run_any_question(config)
+    assert result["trained_fixed_head"]["questions"] == len(KEYWORD_QUESTIONS)
+    assert result["heldout_question_head"]["pairs"] == 40 and result["heldout_questions"] == unseen
+    assert 0 <= result["heldout_question_head"]["mae"] <= 1
+    assert "## Any question" in (ckpt / "README.md").read_text() and (tmp_path / "out" / "results.md").exists()
+    seen = write_sparse_dataset(tmp_path / "seen", NEW_QUESTIONS, keep=1)
+    with pytest.raises(ValueError, match="were trained on"):
+        run_any_question(AnyQuestionConfig(checkpoint=str(ckpt), trained_labels=str(dense), heldout_labels=str(seen)))
