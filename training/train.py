@@ -256,7 +256,8 @@ def train(config: TrainConfig, model=None) -> Path:
     if tmp.exists():
         shutil.rmtree(tmp)
     model.save_pretrained(tmp)
-    (tmp / "README.md").write_text(model_card(model.config, config), encoding="utf-8")
+    extra = list(zip(config.extra_data, dm.provenances[1:]))
+    (tmp / "README.md").write_text(model_card(model.config, config, extra), encoding="utf-8")
     return replace_dir(tmp, out)
 
 
@@ -326,6 +327,8 @@ def label_commands(teacher: dict, data: str) -> list[str]:
         return []
     questions = "default" if teacher.get("question_set_name") == "qaemb-fast-default" else "QUESTIONS.json"
     label = f"qaemb-fast label --teacher {teacher['teacher']} --questions {questions} --corpus {teacher['corpus']}"
+    if teacher.get("questions_per_text"):
+        label += f" --questions-per-text {teacher['questions_per_text']}"
     if teacher.get("partial"):
         # A preliminary model: trained on the chunks labelled so far, exported from the (unfinished) job's folder.
         return [f"{label} --out {teacher.get('labels_folder', 'LABELS')} --export-partial {data}"]
@@ -352,8 +355,23 @@ def to_command(config: TrainConfig) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def model_card(student_config, config: TrainConfig) -> str:
-    """The export folder's README.md, written from the measured metrics in `student_config.metrics`."""
+def reproduce_commands(card) -> list[str]:
+    """The shell lines of a model card's "## Reproduce" block (without the benchmark line), or [] if none."""
+    card = Path(card)
+    if not card.is_file() or "## Reproduce" not in (text := card.read_text(encoding="utf-8")):
+        return []
+    block = text.split("## Reproduce", 1)[1].split("```bash", 1)[-1].split("```", 1)[0]
+    return [line for line in block.strip().splitlines() if line and not line.startswith("python bench/bench_student")]
+
+
+def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str:
+    """The export folder's README.md, written from the measured metrics in `student_config.metrics`.
+
+    extra_provenances: (folder, provenance) of the --extra-data folders, whose labelling commands it lists."""
+    # A student that started from another (--init-from) is reproduced by that one's commands first.
+    base_commands = reproduce_commands(Path(config.init_from) / "README.md") if config.init_from else []
+    if base_commands:
+        base_commands = [f"# first, the student it started from (--init-from {config.init_from}):", *base_commands]
     m, teacher = student_config.metrics, student_config.teacher
     test, per_q, tr = m["test"], m["per_question"], m["training"]
     questions = m.get("questions", student_config.questions)
@@ -481,7 +499,9 @@ def model_card(student_config, config: TrainConfig) -> str:
         "## Reproduce",
         "",
         "```bash",
+        *base_commands,
         *label_commands(teacher, config.data),
+        *[line for folder, provenance in extra_provenances for line in label_commands(provenance, folder)],
         to_command(config),
         f"python bench/bench_student.py --student {config.out} --update-card  # speed and memory, into this card",
         "```",
