@@ -41,7 +41,7 @@ def pooled_texts(model, texts: list[str], batch_size: int = 64):
     import torch
 
     out = []
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode: the result may feed training (bench/any_question_budget.py)
         for start in range(0, len(texts), batch_size):
             batch = model.tokenize(texts[start : start + batch_size])
             out.append(model.pooled(**batch).float())
