@@ -243,7 +243,9 @@ def test_cli_prints_top_answers(ckpt, emb, capsys):
 def test_cli_errors(ckpt, capsys):
     assert main(["embed", "--checkpoint", str(ckpt)]) == 2
     assert main(["embed", "hi", "--checkpoint", str(ckpt), "--questions", "Does it mention food?"]) == 2
-    assert "closest known questions" in capsys.readouterr().err
+    assert "closest in meaning" in capsys.readouterr().err
+    assert main(["embed", "hi", "--checkpoint", str(ckpt), "--questions", "99"]) == 2
+    assert "out of range" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ the shipped default student
