@@ -86,7 +86,7 @@ def run_any_question(config: AnyQuestionConfig) -> dict:
     model = StudentModel.from_pretrained(path)
     if not model.answers_any_question:
         raise ValueError(f"{path} has no question head: it answers only its {model.num_questions} trained questions")
-    results = {"checkpoint": str(path), "config": asdict(config)}
+    results = {"checkpoint": str(config.checkpoint or "checkpoints/default (shipped)"), "config": asdict(config)}
 
     ds, _, qs = load_labelled_dataset(config.trained_labels)
     if list(qs.questions) != model.questions:
@@ -143,7 +143,7 @@ def to_markdown(results: dict) -> str:
         f"Student `{results['checkpoint']}` against the teacher (ROC-AUC vs its yes/no, Pearson r and MAE vs its P(yes), "
         "means over questions).",
         "",
-        "| questions, texts | rows from | questions (scored) | texts | pairs | ROC-AUC | Pearson r | MAE |",
+        "| questions, texts | answered by | questions (scored) | texts | pairs | ROC-AUC | Pearson r | MAE |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for what, head, key in rows:

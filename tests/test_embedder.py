@@ -272,3 +272,17 @@ def test_default_student_answers_plain_cases(monkeypatch):
     eat, rain = "We had pasta and salad for dinner.", "It rained heavily all afternoon."
     X = emb.encode([eat, rain], questions=[food, weather])
     assert X[0, 0] > X[1, 0] and X[1, 1] > X[0, 1]
+
+
+@pytest.mark.skipif(not SHIPPED_DEFAULT.is_dir(), reason="checkpoints/default not built yet")
+def test_default_student_answers_questions_it_was_never_trained_on(monkeypatch):
+    monkeypatch.delenv(DEFAULT_CHECKPOINT_ENV, raising=False)
+    emb = QAEmbedder.from_pretrained()
+    assert emb.answers_any_question
+    dinosaur, food = "Does the input mention a dinosaur?", "Does the input mention food?"  # food: a paraphrase
+    assert not emb.is_trained_question(dinosaur) and not emb.is_trained_question(food)
+    texts = ["The T. rex chased a triceratops across the swamp.", "We had pasta and salad for dinner."]
+    X = emb.encode(texts, questions=[dinosaur, food, "Does the input mention food or eating?"])
+    assert X[0, 0] > X[1, 0] and X[1, 1] > X[0, 1] and X[1, 2] > X[0, 2]
+    # The trained questions answer exactly as the fixed head alone does.
+    np.testing.assert_allclose(X[:, 2], emb.encode(texts, questions=["Does the input mention food or eating?"])[:, 0])

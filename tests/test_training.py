@@ -301,7 +301,8 @@ def test_reproduce_command_parses_back_to_the_same_config():
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
     config = TrainConfig(data="data/x", out="checkpoints/my model", devices=2, lr=1e-4, binarize_targets=True,
-                         enable_progress_bar=False, limit_train_batches=0.5, questions="q.json")  # fmt: skip
+                         enable_progress_bar=False, limit_train_batches=0.5, questions="q.json",
+                         extra_data=("labels/a", "labels/b c"), init_from="ckpt", question_head_width=64)  # fmt: skip
     argv = __import__("shlex").split(to_command(config))
     assert argv[:2] == ["qaemb-fast", "train"]
     assert config_from_args(parser.parse_args(argv[1:]), TrainConfig) == config

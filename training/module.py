@@ -79,9 +79,10 @@ def evaluate_against_baseline(preds, targets, train_mean) -> dict:
     """
     targets = np.asarray(targets, dtype=np.float64)
     student = question_metrics(preds, targets)
-    with np.errstate(invalid="ignore"):  # a question never asked in these rows has no MAE
-        baseline_mae = np.nanmean(np.abs(targets - np.asarray(train_mean, dtype=np.float64)[None, :]), axis=0)
-    asked = student.pop("n") > 0
+    errors = np.abs(targets - np.asarray(train_mean, dtype=np.float64)[None, :])
+    asked_rows = (~np.isnan(errors)).sum(axis=0)
+    baseline_mae = np.where(asked_rows > 0, np.nansum(errors, axis=0) / np.maximum(asked_rows, 1), np.nan)
+    asked = student["n"] > 0
     scored = ~np.isnan(student["auc"])
 
     def nanmean(x):

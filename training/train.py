@@ -350,6 +350,8 @@ def to_command(config: TrainConfig) -> str:
         flag = "--" + f.name.replace("_", "-")
         if isinstance(value, bool):
             parts.append(flag if value else "--no-" + f.name.replace("_", "-"))
+        elif isinstance(value, (tuple, list)):
+            parts += [flag, *map(str, value)]
         else:
             parts += [flag, str(value)]
     return " ".join(shlex.quote(p) for p in parts)
@@ -364,6 +366,9 @@ def reproduce_commands(card) -> list[str]:
     return [line for line in block.strip().splitlines() if line and not line.startswith("python bench/bench_student")]
 
 
+MIN_RANKED_ROWS = 20
+
+
 def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str:
     """The export folder's README.md, written from the measured metrics in `student_config.metrics`.
 
@@ -374,10 +379,16 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
         base_commands = [f"# first, the student it started from (--init-from {config.init_from}):", *base_commands]
     m, teacher = student_config.metrics, student_config.teacher
     test, per_q, tr = m["test"], m["per_question"], m["training"]
-    questions = m.get("questions", student_config.questions)
+    questions = student_config.questions  # the fixed head's
+    scored_questions = m.get("questions", questions)  # the columns of the held-out metrics
     splits = m["data"]["splits"]
+    # Sparse data: a question asked of only a few test texts gets a ROC-AUC of 0 or 1 by chance; rank only those
+    # asked of at least MIN_RANKED_ROWS test texts.
+    rows_asked = per_q.get("n") or [test["n_texts"]] * len(per_q["auc"])
     scored = [
-        (questions[k], a, per_q["pearson"][k], per_q["mae"][k]) for k, a in enumerate(per_q["auc"]) if a is not None
+        (scored_questions[k], a, per_q["pearson"][k], per_q["mae"][k])
+        for k, a in enumerate(per_q["auc"])
+        if a is not None and (rows_asked[k] or 0) >= MIN_RANKED_ROWS
     ]
     scored.sort(key=lambda row: row[1], reverse=True)
     name = Path(config.out).name
@@ -407,12 +418,13 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
         *(
             [
                 f"It also carries a **question head** (width {student_config.question_head_width}) that answers any "
-                "question string: from the question's embedding (the encoder's mean-pooled states of the question) it "
-                "writes a head row, so an extra question costs one dot product per text. It was trained on "
-                f"{len(questions)} questions ({len(student_config.seen_questions)} beyond the fixed head's), with "
+                "question string: a small MLP over the projected text, the projected question embedding (the "
+                "encoder's mean-pooled states of the question text) and their product, so an extra question costs a "
+                f"small MLP per text. It was trained on {len(scored_questions)} questions "
+                f"({len(student_config.seen_questions)} beyond the fixed head's), with "
                 f"the encoder and the fixed head frozen as `{config.init_from}` left them; the fixed head still answers "
-                "its own questions. The held-out metrics below score the question head's rows for every training "
-                'question; see "Any question" for questions it never saw.',
+                "its own questions. The held-out metrics below score the question head alone on every training "
+                'question (the fixed head\'s scores, and those for questions it never saw, are under "Any question").',
                 "",
             ]
             if student_config.question_head_width
@@ -474,11 +486,20 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
         f"| training-mean baseline | {_fmt(test['baseline_auc'])} | {_fmt(test['baseline_pearson'])} | "
         f"{_fmt(test['baseline_mae'])} |",
         "",
-        f"ROC-AUC is averaged over {len(scored)} questions; {test['auc_skipped']} question(s) were skipped because "
-        "the teacher gave them a single answer on every test text.",
+        f"ROC-AUC is averaged over {sum(a is not None for a in per_q['auc'])} questions; {test['auc_skipped']} "
+        "question(s) were skipped because the teacher gave them a single answer on every test text"
+        + (f"; {test['not_asked']} were asked of no test text." if test.get("not_asked") else "."),
         "",
     ]
-    tables = [("Best 5 questions by ROC-AUC", scored[:5]), ("Worst 5 questions by ROC-AUC", scored[::-1][:5])]
+    ranked = (
+        f" (asked of at least {MIN_RANKED_ROWS} test texts)"
+        if len(scored) < sum(a is not None for a in per_q["auc"])
+        else ""
+    )
+    tables = [
+        (f"Best 5 questions by ROC-AUC{ranked}", scored[:5]),
+        (f"Worst 5 questions by ROC-AUC{ranked}", scored[::-1][:5]),
+    ]
     if len(scored) <= 10:  # best and worst would overlap: show them all
         tables = [("Questions by ROC-AUC", scored)]
     for title, rows in tables:
@@ -499,10 +520,14 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
         "## Reproduce",
         "",
         "```bash",
-        *base_commands,
-        *label_commands(teacher, config.data),
-        *[line for folder, provenance in extra_provenances for line in label_commands(provenance, folder)],
-        to_command(config),
+        *dict.fromkeys(  # once each: the base student's commands may label the same data
+            [
+                *base_commands,
+                *label_commands(teacher, config.data),
+                *[line for folder, provenance in extra_provenances for line in label_commands(provenance, folder)],
+                to_command(config),
+            ]
+        ),
         f"python bench/bench_student.py --student {config.out} --update-card  # speed and memory, into this card",
         "```",
         "",
