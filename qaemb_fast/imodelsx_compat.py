@@ -12,7 +12,7 @@ call shape and output but answers with a distilled student, all questions in one
 `checkpoint` is a student checkpoint folder (None = the shipped default student). An LLM name such as
 'meta-llama/Meta-Llama-3-8B-Instruct' (what imodelsX code passes) is not a local folder: the default student
 answers instead, with a warning, so existing code runs unchanged. A student with a question head (the shipped
-any-question checkpoint, `checkpoints/any-question`) answers any question; one without answers only the questions
+default checkpoint, `checkpoints/default`) answers any question; one without answers only the questions
 it was trained on (for a new question set, `qaemb-fast label`, then `qaemb-fast train`).
 """
 
@@ -97,7 +97,7 @@ class QAEmb:
                 f"{len(unknown)} of {len(questions)} questions are not answered by this student "
                 f"({len(known)} questions, set '{self.embedder.question_set.name}'):\n  "
                 + "\n  ".join(lines)
-                + "\nUse a checkpoint with a question head (checkpoints/any-question answers any question), questions "
+                + "\nUse a checkpoint with a question head (the shipped checkpoints/default has one), questions "
                 "from embedder.embedder.questions, or train a student for your question set."
             )
         self._questions = questions
