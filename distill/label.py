@@ -301,20 +301,24 @@ class ChunkClaims:
         info = {"pid": self.pid, "host": self.host, "time": time.time(), "token": token}
         tmp = self.parts / f".{name}.claim.tmp{self.pid}"
         tmp.write_text(json.dumps(info))
+        # Held before the claim file can exist: a signal at any moment after the link leaves it to release_all,
+        # which removes a claim only if it holds this token (so never another run's).
+        self.held[name] = token
         try:
             os.link(tmp, self.path(name))
         except FileExistsError:
+            self.held.pop(name, None)
             return False
         except OSError:  # a file system without hard links: an exclusive create (a kill here may leave it empty)
             try:
                 fd = os.open(self.path(name), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
+                self.held.pop(name, None)
                 return False
             with os.fdopen(fd, "w") as f:
                 f.write(json.dumps(info))
         finally:
             tmp.unlink(missing_ok=True)
-        self.held[name] = token
         return True
 
     def _abandoned(self, name: str, holder: dict) -> bool:
