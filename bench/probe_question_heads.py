@@ -85,16 +85,18 @@ class Bilinear(nn.Module):
 
 
 class Concat(nn.Module):
+    """The shipped head, `qaemb_fast.student.QuestionHead` (text and question features share one size here)."""
+
     def __init__(self, text_dim, question_dim, width=128):
+        from qaemb_fast.student import QuestionHead
+
         super().__init__()
-        self.text = nn.Linear(text_dim, width)
-        self.question = nn.Sequential(nn.LayerNorm(question_dim), nn.Linear(question_dim, width))
-        self.mlp = nn.Sequential(nn.GELU(), nn.Linear(3 * width, width), nn.GELU(), nn.Linear(width, 1))
+        if text_dim != question_dim:
+            raise ValueError(f"QuestionHead needs text and question features of one size ({text_dim}, {question_dim})")
+        self.head = QuestionHead(text_dim, width)
 
     def forward(self, t, q):
-        a = self.text(t)[:, None, :].expand(-1, len(q), -1)
-        b = self.question(q)[None].expand(len(t), -1, -1)
-        return self.mlp(torch.cat([a, b, a * b], -1))[..., 0]
+        return self.head(t, self.head.project_questions(q))
 
 
 def fit(kind, texts, questions, targets, epochs, lr=2e-3, seed=0):

@@ -63,41 +63,42 @@ def default_checkpoint_path() -> Path:
 
 def check_texts(texts) -> list[str]:
     """Texts must be a non-empty list of non-empty strings; whitespace at the ends is stripped."""
-    if isinstance(texts, np.ndarray):
-        texts = texts.tolist()
-    if isinstance(texts, bytes) or not hasattr(texts, "__iter__"):
-        raise ValueError(f"texts must be a string or a list of strings, not {type(texts).__name__}")
-    texts = list(texts)
+    texts = _as_list(texts, "texts must be a string or a list of strings")
     if not texts:
         raise ValueError("no texts given (empty list)")
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
-    if bad:
-        kinds = sorted({"empty string" if isinstance(texts[i], str) else type(texts[i]).__name__ for i in bad})
-        raise ValueError(f"texts must be non-empty strings; bad entries ({', '.join(kinds)}) at positions {bad[:10]}")
+    _reject_bad_entries(texts, lambda t: isinstance(t, str) and t.strip(), "texts must be non-empty strings")
     return [t.strip() for t in texts]
+
+
+def _as_list(values, must: str) -> list:
+    """A list from a list, tuple, iterable or numpy array; anything else (bytes included) is a ValueError."""
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    if isinstance(values, bytes) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{must}, not {type(values).__name__}")
+    return list(values)
+
+
+def _reject_bad_entries(values: list, valid, must: str) -> None:
+    """One ValueError naming the kinds and positions of the entries for which valid(entry) is false."""
+    bad = [i for i, v in enumerate(values) if not valid(v)]
+    if bad:
+        kinds = sorted({"empty string" if isinstance(values[i], str) else type(values[i]).__name__ for i in bad})
+        raise ValueError(f"{must}; bad entries ({', '.join(kinds)}) at positions {bad[:10]}")
 
 
 def check_questions(questions) -> list:
     """A question selection must be a non-empty list of question strings or indices, without duplicates."""
     if isinstance(questions, (str, numbers.Integral)) and not isinstance(questions, bool):
         questions = [questions]
-    if isinstance(questions, np.ndarray):
-        questions = questions.tolist()
-    if isinstance(questions, bytes) or not hasattr(questions, "__iter__"):
-        raise ValueError(f"questions must be a list of question strings, not {type(questions).__name__}")
-    questions = list(questions)
+    questions = _as_list(questions, "questions must be a list of question strings")
     if not questions:
         raise ValueError("questions=[] selects nothing; pass None for all questions")
-    bad = [
-        i
-        for i, q in enumerate(questions)
-        if isinstance(q, bool) or not isinstance(q, (str, numbers.Integral)) or (isinstance(q, str) and not q.strip())
-    ]
-    if bad:
-        kinds = sorted({"empty string" if isinstance(questions[i], str) else type(questions[i]).__name__ for i in bad})
-        raise ValueError(
-            f"questions must be non-empty strings (or indices); bad entries ({', '.join(kinds)}) at {bad[:10]}"
-        )
+
+    def valid(q) -> bool:
+        return not isinstance(q, bool) and (isinstance(q, numbers.Integral) or (isinstance(q, str) and bool(q.strip())))
+
+    _reject_bad_entries(questions, valid, "questions must be non-empty strings (or indices)")
     seen, dupes = set(), []
     for q in questions:
         (dupes.append(q) if q in seen else seen.add(q))
