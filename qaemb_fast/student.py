@@ -333,8 +333,14 @@ class StudentModel(nn.Module):
             raise KeyError(
                 f"this student answers only its {self.num_questions} trained questions, not {questions[new[0]]!r}"
             )
-        e = embeddings[new] if embeddings is not None else self.question_embeddings([questions[j] for j in new])
-        projected = self.question_head.project_questions(e.to(self.head.weight.dtype))
+        every = len(new) == len(questions)  # training: every question goes through the question head
+        if embeddings is None:
+            embeddings = self.question_embeddings([questions[j] for j in new])
+        elif not every:
+            embeddings = embeddings[new]
+        projected = self.question_head.project_questions(embeddings.to(self.head.weight.dtype))
+        if every:
+            return fixed, projected
         full = projected.new_zeros((len(questions), projected.shape[1]))
         full[new] = projected
         return fixed, full
