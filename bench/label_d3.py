@@ -46,7 +46,12 @@ def main() -> None:
             )
             before = len(list((task / "teacher-answers" / "parts").glob("chunk-*.npz")))
             teacher = Teacher(
-                base.model, base.tokenizer, questions=config.questions, prompt=base.prompt, name=base.name
+                base.model,
+                base.tokenizer,
+                questions=config.questions,
+                prompt=base.prompt,
+                name=base.name,
+                engine=base.engine,
             )
             run_labelling(config, teacher=teacher)
             after = len(list(chunk_path(Path(config.out), 0).parent.glob("chunk-*.npz")))

@@ -105,6 +105,9 @@ class LabelConfig:
     )  # answered example turns first
     dtype: str = "auto"  # auto (bf16 where the hardware runs it natively, else fp32), bf16, fp16 or fp32
     device: str | None = None  # cpu, cuda, cuda:1 ... (default: cuda if available)
+    engine: str = field(
+        default="auto", metadata={"choices": ("auto", "torch", "llama.cpp")}
+    )  # what runs the teacher: auto = llama.cpp (pip install -e ".[cpu-fast]") on a CPU without native bf16 for a GGUF teacher, else torch
     num_shards: int = 1  # total number of workers
     shard_index: int = 0  # this worker's index in [0, num-shards)
     chunk_size: int = 16  # texts per resumable chunk file: the most work a kill can lose
@@ -385,10 +388,10 @@ def remove_leftovers(out: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def describe_worker(device, batch_size: int) -> str:
-    """The machine that answers a chunk, stored in the chunk file. Why: one job may be labelled by several machines
-    (shards, a resume elsewhere), and bf16 answers differ slightly between devices, so a merged dataset should say
-    which chunks came from where."""
+def describe_worker(device, batch_size: int, engine: str = "torch") -> str:
+    """The machine and engine that answer a chunk, stored in the chunk file. Why: one job may be labelled by several
+    machines (shards, a resume elsewhere), and answers differ slightly between devices and engines (bf16, llama.cpp's
+    quantised activations), so a merged dataset should say which chunks came from where."""
     import torch
 
     device = torch.device(device)
@@ -404,7 +407,7 @@ def describe_worker(device, batch_size: int) -> str:
         except (OSError, StopIteration):
             pass
         name += f", {torch.get_num_threads()} threads"
-    return f"{device.type} ({name}), batch size {batch_size}"
+    return f"{device.type} ({name}), batch size {batch_size}" + ("" if engine == "torch" else f", engine {engine}")
 
 
 def write_chunk(out: Path, k: int, texts: list[str], answers: np.ndarray, worker: str = "") -> None:
@@ -527,6 +530,7 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
             dtype=config.dtype,
             device=config.device,
             max_text_tokens=config.max_text_tokens,
+            engine=config.engine,
         )
     if config.max_text_tokens != teacher.max_text_tokens:
         raise ValueError(
@@ -586,7 +590,7 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
         smoothing=0.05,
     )
     start, n_reused, done, busy = time.time(), 0, [], []
-    worker = describe_worker(teacher.device, config.batch_size)
+    worker = describe_worker(teacher.device, config.batch_size, teacher.engine_name)
     claims = ChunkClaims(out / PARTS_DIR)
     # SIGINT / SIGTERM stop the job at once, keeping every chunk already written (the one in progress is lost);
     # the claims of this run are released on the way out, and Interrupted (a KeyboardInterrupt) propagates.

@@ -7,7 +7,9 @@ Why it is fast (DESIGN.md §3), all exact up to floating-point rounding:
     position ids continue after the prefix.
   * The LM head (vocab x hidden, the biggest matmul for short suffixes) is applied only to each row's last real
     position instead of every position.
-  * bf16 where the hardware has it (AMX / AVX512-BF16 on CPU, bf16-capable GPUs).
+  * bf16 where the hardware has it (AMX / AVX512-BF16 on CPU, bf16-capable GPUs). Where it has not (AVX2-only
+    CPUs), a GGUF teacher runs on llama.cpp instead when it is installed (distill/llama_cpp_engine.py): its 4-bit
+    weight kernels do ~2x the work per second of torch's fp32 there (bench/bench_cpu_engines.py).
 
 `Teacher.encode` has the same signature as the student's, so the two are interchangeable everywhere.
 `reference_answers` is the plain computation (one full prompt per pair, full forward pass) that the tests use
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qaemb_fast.device import resolve_dtype
+from qaemb_fast.device import cpu_supports_bf16, resolve_dtype
 from qaemb_fast.embedder import check_texts, warn_truncated
 from qaemb_fast.questions import QuestionSet, as_question_set
 from qaemb_fast.student import tensors_sha256
@@ -118,6 +120,8 @@ class Teacher:
     max_text_tokens: the most tokens of a text the prompt holds (None: whatever fits the model's context next to
     the prompt and the longest question). Longer texts are cut to their beginning, with a `TruncationWarning` per
     `encode` call saying how many. source: the folder or file the weights were loaded from (from_pretrained).
+    engine: None to answer with the torch model, or a `LlamaCppEngine` running the same weights' GGUF (the torch
+    model still makes the prompt ids and the teacher's identity).
     """
 
     def __init__(
@@ -129,6 +133,7 @@ class Teacher:
         name: str = "",
         max_text_tokens: int | None = None,
         source: str | None = None,
+        engine=None,
     ):
         if max_text_tokens is not None and (
             isinstance(max_text_tokens, bool) or not isinstance(max_text_tokens, int) or max_text_tokens < 1
@@ -149,6 +154,7 @@ class Teacher:
         self._head_template, self._text_template = split_at_text(self._prefix_template)
         self._head_cache = None
         self._suffix_cache: dict[str, list[int]] = {}
+        self.engine = engine
 
     # -- construction --------------------------------------------------------------------------------------
     @classmethod
@@ -160,9 +166,14 @@ class Teacher:
         dtype="auto",
         device=None,
         max_text_tokens: int | None = None,
+        engine: str = "auto",
     ) -> Teacher:
         """Load a teacher from a hub id, a local folder, a .gguf file, or an offline teacher name
-        (see `qaemb-fast teacher list`)."""
+        (see `qaemb-fast teacher list`).
+
+        engine: "torch", "llama.cpp" (a GGUF teacher on the CPU, with the optional llama-cpp-python), or "auto":
+        llama.cpp on a CPU without native bf16 where it is installed and the teacher has a GGUF, else torch.
+        """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from distill.offline_teachers import resolve_teacher_path
@@ -178,6 +189,7 @@ class Teacher:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs).to(device)
         if isinstance(prompt, str):
             prompt = PromptConfig(template=prompt)
+        runner = make_engine(engine, str(name_or_path), device, torch_dtype)
         return cls(
             model,
             tokenizer,
@@ -186,7 +198,15 @@ class Teacher:
             name=str(name_or_path),
             max_text_tokens=max_text_tokens,
             source=source,
+            engine=runner,
         )
+
+    @property
+    def engine_name(self) -> str:
+        """What computes the answers: "torch" or "llama.cpp (<the CPU features it was built for>)"."""
+        from distill.llama_cpp_engine import llama_cpp_build
+
+        return "torch" if self.engine is None else f"llama.cpp ({llama_cpp_build()})"
 
     @property
     def questions(self) -> list[str]:
@@ -332,6 +352,9 @@ class Teacher:
         """P(yes) for one text and many questions: prefix once, suffixes in batches on a repeated KV cache."""
         from transformers import DynamicCache
 
+        if self.engine is not None:
+            return self._answer_text_llama_cpp(text, questions, batch_size)
+
         body = self.model.get_decoder()
         head = self.model.get_output_embeddings()
         device = self.device
@@ -376,16 +399,32 @@ class Teacher:
             answers[rows] = self.yes_probability(head(last))
         return answers
 
+    def _answer_text_llama_cpp(self, text: str, questions, batch_size: int) -> np.ndarray:
+        """`answer_text` on the llama.cpp engine: the same prompt ids, the same batching of sorted suffixes."""
+        prefix = self.head_ids() + self.text_ids(text, self.text_token_limit(questions))
+        suffixes = [self.suffix_ids(q) for q in questions]
+        order = sorted(range(len(questions)), key=lambda j: len(suffixes[j]))
+        batch_size = min(batch_size, self.engine.max_batch)
+        self.engine.reserve(len(prefix) + batch_size * max(map(len, suffixes), default=0))
+        head = self.head_ids()
+        if self.engine.prefix[: len(head)] != head:
+            self.engine.set_prefix(head)  # the head on its own, once, as the torch path caches it
+        self.engine.set_prefix(prefix, reuse=len(head))
+        token_ids = self.yes_ids + self.no_ids
+        answers = np.empty(len(questions), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            logits = torch.from_numpy(self.engine.suffix_logits([suffixes[j] for j in rows], token_ids))
+            answers[rows] = yes_no_probability(logits[:, : len(self.yes_ids)], logits[:, len(self.yes_ids) :])
+        return answers
+
     def yes_probability(self, logits: torch.Tensor) -> np.ndarray:
         """(B, vocab) next-token logits -> P(yes)/(P(yes)+P(no)), summing every yes and no spelling.
 
         Computed in log space in fp32: a softmax over the vocabulary followed by a ratio of two sums equals
         sigmoid(logsumexp(yes) - logsumexp(no)), and the latter never underflows.
         """
-        logits = logits.float()
-        log_yes = torch.logsumexp(logits[:, self.yes_ids], dim=-1)
-        log_no = torch.logsumexp(logits[:, self.no_ids], dim=-1)
-        return torch.sigmoid(log_yes - log_no).cpu().numpy()
+        return yes_no_probability(logits[:, self.yes_ids], logits[:, self.no_ids])
 
     @torch.inference_mode()
     def reference_answers(self, texts, questions=None) -> np.ndarray:
@@ -403,6 +442,53 @@ class Teacher:
                 logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[:, -1]
                 out[i, k] = self.yes_probability(logits)[0]
         return out
+
+
+def yes_no_probability(yes_logits: torch.Tensor, no_logits: torch.Tensor) -> np.ndarray:
+    """(B, n_yes) and (B, n_no) logits of the yes and no spellings -> (B,) P(yes)/(P(yes)+P(no)), in fp32."""
+    log_yes = torch.logsumexp(yes_logits.float(), dim=-1)
+    log_no = torch.logsumexp(no_logits.float(), dim=-1)
+    return torch.sigmoid(log_yes - log_no).cpu().numpy()
+
+
+ENGINES = ("auto", "torch", "llama.cpp")
+
+
+def make_engine(engine: str, name_or_path: str, device, dtype):
+    """The engine `Teacher.from_pretrained` answers with: None for torch, or a LlamaCppEngine (see ENGINES)."""
+    from distill.llama_cpp_engine import LlamaCppEngine, llama_cpp_available
+
+    if engine not in ENGINES:
+        raise TeacherError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine == "torch":
+        return None
+    if engine == "auto":
+        # llama.cpp only where torch lacks its fast path: a CPU without native bf16 (where torch runs fp32).
+        if torch.device(device).type != "cpu" or dtype != torch.float32 or cpu_supports_bf16():
+            return None
+        if not llama_cpp_available():
+            return None
+        gguf = teacher_gguf(name_or_path)
+        return None if gguf is None else LlamaCppEngine(gguf)
+    gguf = teacher_gguf(name_or_path)
+    if gguf is None:
+        raise TeacherError(
+            f"engine llama.cpp needs a GGUF teacher (an offline teacher name or a .gguf file), not {name_or_path!r}"
+        )
+    elif not llama_cpp_available():
+        raise TeacherError('engine llama.cpp needs llama-cpp-python: pip install -e ".[cpu-fast]"')
+    elif torch.device(device).type != "cpu":
+        raise TeacherError(f"engine llama.cpp runs on the CPU; drop --device {device} or use --engine torch")
+    return LlamaCppEngine(gguf)
+
+
+def teacher_gguf(name_or_path: str) -> str | None:
+    """The GGUF file of a teacher: an offline teacher's (assembled in the cache), a .gguf path, else None."""
+    from distill.offline_teachers import OFFLINE_TEACHERS, assemble_gguf
+
+    if name_or_path in OFFLINE_TEACHERS:
+        return str(assemble_gguf(OFFLINE_TEACHERS[name_or_path], progress=False))
+    return name_or_path if name_or_path.endswith(".gguf") and Path(name_or_path).is_file() else None
 
 
 def cache_argument(decoder) -> str:
@@ -471,4 +557,4 @@ def split_prompt(tokenizer, prompt: PromptConfig) -> tuple[str, str]:
     return rendered[:cut], rendered[cut:]
 
 
-__all__ = ["Teacher", "PromptConfig", "TeacherError", "PROMPTS", "QuestionSet"]
+__all__ = ["Teacher", "PromptConfig", "TeacherError", "PROMPTS", "ENGINES", "QuestionSet"]

@@ -157,7 +157,15 @@ def prompt_teacher(provenance: dict, loaded: dict, device=None):
         loaded[model_key] = base
     base = loaded[model_key]
     limit = provenance.get("max_text_tokens")
-    return Teacher(base.model, base.tokenizer, prompt=prompt, name=base.name, max_text_tokens=limit, source=base.source)
+    return Teacher(
+        base.model,
+        base.tokenizer,
+        prompt=prompt,
+        name=base.name,
+        max_text_tokens=limit,
+        source=base.source,
+        engine=base.engine,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------- calibrating

@@ -152,7 +152,7 @@ def cmd_questions_generate(args) -> int:
     from qaemb_fast.sentence_embedding import SentenceEmbedder
 
     teacher = Teacher.from_pretrained(
-        args.teacher, questions=existing or "default", dtype=args.dtype, device=args.device
+        args.teacher, questions=existing or "default", dtype=args.dtype, device=args.device, engine="torch"
     )
     config = config_from_args(args, GenerationConfig)
     result = generate_questions(

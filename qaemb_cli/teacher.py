@@ -25,15 +25,16 @@ examples:
 Interrupt it at any time: re-running the same command resumes, losing at most one chunk.
 """
 
-MODEL_FIELDS = ("teacher", "dtype", "device")  # which LLM, and where it runs
+MODEL_FIELDS = ("teacher", "dtype", "device", "engine")  # which LLM, where and on what it runs
 PROMPT_FIELDS = ("questions", "prompt", "system", "few_shot", "max_text_tokens", "calibration")  # how it is asked
 TEACHER_HELP = {"teacher": {"more_help": f" (offline: {', '.join(OFFLINE_TEACHERS)}; see `qaemb-fast teacher list`)"}}
 
 
 def add_teacher_options(parser, prompt: bool = True) -> list[str]:
-    """The teacher options of LabelConfig (--teacher --dtype --device, and with prompt: --questions --prompt
-    --system --few-shot --max-text-tokens --calibration), for every command that loads a teacher. Returns the field names."""
-    only = MODEL_FIELDS + (PROMPT_FIELDS if prompt else ())
+    """The teacher options of LabelConfig (--teacher --dtype --device, and with prompt: --engine --questions --prompt
+    --system --few-shot --max-text-tokens --calibration), for every command that loads a teacher; --engine only
+    where it answers questions (generation always runs on torch). Returns the field names."""
+    only = MODEL_FIELDS + PROMPT_FIELDS if prompt else tuple(f for f in MODEL_FIELDS if f != "engine")
     return add_config_options(parser, LabelConfig, only=only, overrides=TEACHER_HELP)
 
 
@@ -120,6 +121,7 @@ def cmd_teacher_ask(args) -> int:
         dtype=config.dtype,
         device=config.device,
         max_text_tokens=config.max_text_tokens,
+        engine=config.engine,
     )
     from distill.calibration import make_calibration
 
