@@ -30,6 +30,7 @@ longest suffix), 2 x non-embedding parameters per token, in fp32-equivalent FLOP
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -124,6 +125,7 @@ def run(args) -> dict:
             name = f"torch int8 dynamic, {scheme} ({torch.backends.quantized.engine})"
             add(name, answers, seconds, torch_flops)
             del model
+            gc.collect()  # each quantized copy holds GBs: free it before the next (the 1.5B OOMs 24 GB otherwise)
     if "llama.cpp" in engines:
         if llama_cpp_available():
             engine = LlamaCppEngine(teacher_gguf(args.teacher))

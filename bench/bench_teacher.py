@@ -115,9 +115,10 @@ def main(argv=None):
     p.add_argument("--texts", type=int, default=6, help="number of texts (from the default corpus)")
     p.add_argument("--questions", type=int, default=24, help="number of questions (spread over the default set)")
     p.add_argument("--dtype", default="auto")
-    p.add_argument("--out", default="bench/results/teacher.json")
+    p.add_argument("--out", default=None, help="JSON output (default bench/results/teacher[_labelling_job].json)")
     p.add_argument("--labelling-job", action="store_true", help="time ours only, on all 109 questions per text")
     args = p.parse_args(argv)
+    args.out = args.out or f"bench/results/teacher{'_labelling_job' if args.labelling_job else ''}.json"
     if args.labelling_job:
         return labelling_job(args)
 

@@ -8,8 +8,8 @@ Why it is fast (DESIGN.md §3), all exact up to floating-point rounding:
   * The LM head (vocab x hidden, the biggest matmul for short suffixes) is applied only to each row's last real
     position instead of every position.
   * bf16 where the hardware has it (AMX / AVX512-BF16 on CPU, bf16-capable GPUs). Where it has not (AVX2-only
-    CPUs), a GGUF teacher runs on llama.cpp instead when it is installed (distill/llama_cpp_engine.py): its 4-bit
-    weight kernels do ~2x the work per second of torch's fp32 there (bench/bench_cpu_engines.py).
+    CPUs), a GGUF teacher runs on llama.cpp instead when it is installed (distill/llama_cpp_engine.py): 1.5x torch's
+    fp32 there, with answers that agree (bench/bench_cpu_engines.py).
 
 `Teacher.encode` has the same signature as the student's, so the two are interchangeable everywhere.
 `reference_answers` is the plain computation (one full prompt per pair, full forward pass) that the tests use
