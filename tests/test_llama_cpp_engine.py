@@ -106,3 +106,26 @@ def test_engine_choice_and_errors(tmp_path, monkeypatch):
     assert make_engine("auto", "smollm2-135m-instruct", torch.device("cpu"), torch.bfloat16) is None
     monkeypatch.setattr(teacher_module, "cpu_supports_bf16", lambda: True)
     assert make_engine("auto", "smollm2-135m-instruct", torch.device("cpu"), torch.float32) is None
+
+
+def test_an_interrupted_prefix_leaves_the_engine_knowing_what_it_holds(smollm2, monkeypatch):
+    """A Ctrl-C inside a decode must not leave the engine believing it still holds the old prefix: the next text
+    (or another Teacher sharing the engine, as bench/label_d3.py does) would reuse cells that are gone."""
+    from distill.teacher import PromptConfig
+
+    _, fast = smollm2
+    before = fast.encode(TEXTS[:1], questions=[0, 1])
+    engine = fast.engine
+    strict = Teacher(fast.model, fast.tokenizer, prompt=PromptConfig("strict"), engine=engine)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "_decode", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        strict.encode(TEXTS[1:2], questions=[0, 1])
+    monkeypatch.undo()
+    held = llama_cpp.llama_memory_seq_pos_max(engine._memory, 0) + 1  # positions sequence 0 really holds
+    assert held == len(engine.prefix) < len(fast.prefix_ids(TEXTS[0]))
+    # And the next answers are computed on what it really holds (the head is run again, in other-sized calls).
+    assert np.abs(fast.encode(TEXTS[:1], questions=[0, 1]) - before).max() <= 0.02
