@@ -179,8 +179,12 @@ class Teacher:
         from distill.offline_teachers import resolve_teacher_path
 
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise TeacherError(f"device {device} asked for, but this torch sees no CUDA GPU: use --device cpu")
         torch_dtype = resolve_dtype(dtype, device)
         path = source = resolve_teacher_path(str(name_or_path))
+        if str(name_or_path).startswith(("/", "./", "../", "~")) and not Path(path).expanduser().exists():
+            raise TeacherError(f"no teacher at {name_or_path}: not a file or folder")
         kwargs = {}
         if path.endswith(".gguf"):
             kwargs["gguf_file"] = Path(path).name

@@ -197,3 +197,12 @@ def test_weights_hash_identifies_the_teacher_not_its_name(tmp_path):
     assert by_path.provenance()["teacher_weights_sha256"] == in_memory.weights_sha256()
     assert Teacher(tiny_causal_lm("qwen2", seed=1)[0], tok).weights_sha256() != in_memory.weights_sha256()
     assert by_path.source == str(tmp_path / "tiny")
+
+
+def test_a_missing_teacher_path_or_gpu_is_one_clear_error(tmp_path):
+    with pytest.raises(TeacherError, match="no teacher at"):
+        Teacher.from_pretrained(str(tmp_path / "missing"), dtype="fp32", device="cpu")
+    if not torch.cuda.is_available():
+        save_tiny_causal_lm(tmp_path / "tiny", "qwen2")
+        with pytest.raises(TeacherError, match="sees no CUDA GPU"):
+            Teacher.from_pretrained(tmp_path / "tiny", dtype="fp32", device="cuda")
