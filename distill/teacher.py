@@ -185,6 +185,8 @@ class Teacher:
         path = source = resolve_teacher_path(str(name_or_path))
         if str(name_or_path).startswith(("/", "./", "../", "~")) and not Path(path).expanduser().exists():
             raise TeacherError(f"no teacher at {name_or_path}: not a file or folder")
+        # The engine first: a wrong --engine fails before minutes of loading the model.
+        runner = make_engine(engine, str(name_or_path), device, torch_dtype)
         kwargs = {}
         if path.endswith(".gguf"):
             kwargs["gguf_file"] = Path(path).name
@@ -193,7 +195,6 @@ class Teacher:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs).to(device)
         if isinstance(prompt, str):
             prompt = PromptConfig(template=prompt)
-        runner = make_engine(engine, str(name_or_path), device, torch_dtype)
         return cls(
             model,
             tokenizer,
