@@ -89,11 +89,8 @@ def flops_per_pair_ours(teacher, texts, questions, batch_size: int) -> float:
     tokens = 0
     for text in texts:
         tokens += len(teacher.text_ids(text, teacher.text_token_limit(questions)))
-        lengths = sorted(len(teacher.suffix_ids(q)) for q in questions)
-        tokens += sum(
-            max(lengths[i : i + batch_size]) * len(lengths[i : i + batch_size])
-            for i in range(0, len(lengths), batch_size)
-        )
+        for rows in teacher.suffix_batches(questions, batch_size):
+            tokens += len(rows) * max(len(teacher.suffix_ids(questions[j])) for j in rows)
     return 2 * params * tokens / (len(texts) * len(questions))
 
 

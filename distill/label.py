@@ -48,6 +48,7 @@ from distill.labelled_dataset import (
     read_provenance,
     write_labelled_dataset,
 )
+from distill.llama_cpp_engine import ENGINES
 from distill.offline_teachers import DEFAULT_TEACHER
 from qaemb_fast.answer_table import AnswerTable
 from qaemb_fast.jobs import StopOnSignals, atomic_write_json
@@ -106,7 +107,7 @@ class LabelConfig:
     dtype: str = "auto"  # auto (bf16 where the hardware runs it natively, else fp32), bf16, fp16 or fp32
     device: str | None = None  # cpu, cuda, cuda:1 ... (default: cuda if available)
     engine: str = field(
-        default="auto", metadata={"choices": ("auto", "torch", "llama.cpp")}
+        default="auto", metadata={"choices": ENGINES}
     )  # what runs the teacher: auto = llama.cpp (pip install -e ".[cpu-fast]") on a CPU without native bf16 for a GGUF teacher, else torch
     num_shards: int = 1  # total number of workers
     shard_index: int = 0  # this worker's index in [0, num-shards)

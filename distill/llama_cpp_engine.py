@@ -26,7 +26,9 @@ import ctypes
 import os
 
 import numpy as np
-import torch
+
+# What can run a teacher (`Teacher.from_pretrained(engine=...)`, `qaemb-fast label --engine`).
+ENGINES = ("auto", "torch", "llama.cpp")
 
 
 def llama_cpp_available() -> bool:
@@ -57,6 +59,7 @@ class LlamaCppEngine:
 
     def __init__(self, gguf_path, max_batch: int = 64, n_ctx: int = 2048, n_threads: int | None = None):
         import llama_cpp
+        import torch
 
         self._lib = llama_cpp
         if not os.path.isfile(gguf_path):
@@ -69,6 +72,7 @@ class LlamaCppEngine:
         self._model = llama_cpp.llama_model_load_from_file(str(gguf_path).encode(), model_params)
         if not self._model:
             raise ValueError(f"llama.cpp could not load {gguf_path}")
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(self._model))
         self.max_batch = max_batch
         self.n_threads = n_threads or torch.get_num_threads()  # physical cores, or what the user set
         self._ctx = self._batch = None
@@ -88,7 +92,6 @@ class LlamaCppEngine:
             raise ValueError(f"llama.cpp could not create a context of {n_ctx} tokens")
         self.n_ctx = n_ctx
         self._memory = lib.llama_get_memory(self._ctx)
-        self.n_vocab = lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(self._model))
         self._batch = lib.llama_batch_init(n_ctx, 0, self.max_batch + 1)
         self._cached: list[int] = []  # the tokens sequence 0 holds now
 

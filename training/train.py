@@ -391,6 +391,7 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
         if a is not None and (rows_asked[k] or 0) >= MIN_RANKED_ROWS
     ]
     scored.sort(key=lambda row: row[1], reverse=True)
+    n_with_auc = sum(a is not None for a in per_q["auc"])  # every question with a ROC-AUC, ranked or not
     name = Path(config.out).name
 
     lines = [
@@ -486,16 +487,12 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
         f"| training-mean baseline | {_fmt(test['baseline_auc'])} | {_fmt(test['baseline_pearson'])} | "
         f"{_fmt(test['baseline_mae'])} |",
         "",
-        f"ROC-AUC is averaged over {sum(a is not None for a in per_q['auc'])} questions; {test['auc_skipped']} "
+        f"ROC-AUC is averaged over {n_with_auc} questions; {test['auc_skipped']} "
         "question(s) were skipped because the teacher gave them a single answer on every test text"
         + (f"; {test['not_asked']} were asked of no test text." if test.get("not_asked") else "."),
         "",
     ]
-    ranked = (
-        f" (asked of at least {MIN_RANKED_ROWS} test texts)"
-        if len(scored) < sum(a is not None for a in per_q["auc"])
-        else ""
-    )
+    ranked = f" (asked of at least {MIN_RANKED_ROWS} test texts)" if len(scored) < n_with_auc else ""
     tables = [
         (f"Best 5 questions by ROC-AUC{ranked}", scored[:5]),
         (f"Worst 5 questions by ROC-AUC{ranked}", scored[::-1][:5]),
