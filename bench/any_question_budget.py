@@ -4,11 +4,13 @@ measurable model, and more labels improve it")
     python bench/any_question_budget.py        # writes bench/results/any_question/budget.md
 
 The question head trains on a frozen encoder (`qaemb-fast train --question-head-width`), so its inputs can be
-computed once: the default student's pooled text embeddings and question embeddings. On them this script fits the
-same `QuestionHead` with the same objective (BCE on the asked pairs, AdamW, linear decay) on the default labels plus
-growing prefixes of the pool labels (`bench/labels/pool-train`, texts in shuffled order), and scores each against
-the teacher on held-out texts: the pool's held-out questions (`bench/labels/pool-eval`) and the trained default
-questions (the default labels' test documents), both answered by the question head.
+computed once: the default student's pooled text embeddings, token states (at the layer the shipped question head
+reads) and question embeddings. On them this script fits a `QuestionHead` shaped like the shipped one (width,
+attention heads, layer: from the student's config) with the same objective (BCE on the asked pairs, AdamW, linear
+decay) on the default labels plus growing prefixes of the pool labels (`bench/labels/pool-train`, texts in shuffled
+order), and scores each against the teacher on held-out texts: the pool's held-out questions
+(`bench/labels/pool-eval`) and the trained default questions (the default labels' test documents), both answered
+by the question head.
 """
 
 from __future__ import annotations
@@ -24,10 +26,30 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def text_features(model, texts: list[str], layer: int, batch_size: int = 64):
+    """Per text, its (T_i, hidden) fp16 token states at encoder `layer` (real tokens only), and (n, hidden) fp32
+    pooled embeddings: what the frozen encoder gives the question head."""
+    states, pooled = [], []
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = model.tokenize(texts[start : start + batch_size])
+            out = model.encoder(**batch, output_hidden_states=True)
+            pooled.append(model.pool(out.last_hidden_state, batch["attention_mask"]).float())
+            mask = batch["attention_mask"].bool()
+            states += [row[m].half() for row, m in zip(out.hidden_states[layer], mask)]
+    return states, torch.cat(pooled).clone()
+
+
+def padded(states: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of (T_i, hidden) token states -> (B, T, hidden) fp32 and the (B, T) attention mask."""
+    out = torch.nn.utils.rnn.pad_sequence([s.float() for s in states], batch_first=True)
+    mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(s), dtype=torch.long) for s in states], batch_first=True)
+    return out, mask
+
+
 def main(argv=None):
     from distill.label import answers_by_text
     from distill.labelled_dataset import load_labelled_dataset
-    from evaluation.any_question import pooled_texts
     from qaemb_fast.student import QuestionHead, StudentModel
     from training.data import split_by_document
     from training.module import question_metrics
@@ -37,7 +59,6 @@ def main(argv=None):
     p.add_argument("--pool-labels", default=str(ROOT / "bench" / "labels" / "pool-train" / "teacher-answers"))
     p.add_argument("--heldout-labels", default=str(ROOT / "bench" / "labels" / "pool-eval" / "teacher-answers"))
     p.add_argument("--fractions", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0])
-    p.add_argument("--width", type=int, default=128)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "any_question"))
@@ -52,55 +73,83 @@ def main(argv=None):
     pool_answers = np.stack([pool[t] for t in pool_texts])
     held_answers = np.stack([held[t] for t in held_texts])
 
-    with torch.no_grad():  # not inference_mode: these tensors feed the training below
-        default_pooled = pooled_texts(model, list(ds["text"]))
-        pool_pooled = pooled_texts(model, pool_texts)
-        held_pooled = pooled_texts(model, held_texts)
+    cfg = model.config
+    width, heads, layer = cfg.question_head_width or 256, cfg.question_head_attention_heads, cfg.question_head_layer
+    default_states, default_pooled = text_features(model, list(ds["text"]), layer)
+    pool_states, pool_pooled = text_features(model, pool_texts, layer)
+    held_states, held_pooled = text_features(model, held_texts, layer)
+    with torch.inference_mode():
         train_questions = list(model.questions) + list(pool.questions)
         q_train = model.question_embeddings(train_questions).float()
-        q_default, q_held = q_train[: model.num_questions], model.question_embeddings(list(held.questions)).float()
+        q_held = model.question_embeddings(list(held.questions)).float()
+    q_train, q_held = q_train.clone(), q_held.clone()  # inference tensors cannot feed autograd
+    q_default = q_train[: model.num_questions]
 
     def fit(n_pool: int):
+        # Batches of one source each, every text asked only its own questions (as the probe does): the default texts
+        # all 109, a pool text its 24 (a (B, 24, width) question tensor). The loss is the same as training's (BCE over
+        # the asked pairs), at a fraction of the cost of scoring every text against all 930 questions.
         torch.manual_seed(0)
-        texts = torch.cat([default_pooled[split["train"]], pool_pooled[:n_pool]])
-        targets = np.full((len(texts), len(train_questions)), np.nan, dtype=np.float32)
-        targets[: len(split["train"]), : model.num_questions] = default_answers[split["train"]]
-        targets[len(split["train"]) :, model.num_questions :] = pool_answers[:n_pool]
-        targets = torch.from_numpy(targets)
-        head = QuestionHead(texts.shape[1], args.width)
+        train = list(split["train"])
+        default_questions = torch.arange(model.num_questions)
+        pool_asked = [np.flatnonzero(~np.isnan(row)) for row in pool_answers[:n_pool]]
+        head = QuestionHead(default_pooled.shape[1], width, heads)
         optimizer = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=0.01)
-        batches = -(-len(texts) // 64)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1 - s / (args.epochs * batches))
+        generator = np.random.default_rng(0)
+        n_batches = -(-len(train) // 64) + -(-n_pool // 64)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1 - s / (args.epochs * n_batches))
         for _ in range(args.epochs):
-            for rows in torch.randperm(len(texts)).split(64):
-                logits = head(texts[rows], head.project_questions(q_train))
-                asked = ~torch.isnan(targets[rows])
-                loss = F.binary_cross_entropy_with_logits(logits[asked], targets[rows][asked])
+            batches = [("default", b) for b in np.array_split(generator.permutation(train), -(-len(train) // 64))]
+            if n_pool:
+                batches += [("pool", b) for b in np.array_split(generator.permutation(n_pool), -(-n_pool // 64))]
+            generator.shuffle(batches)
+            for source, rows in batches:
+                projected = head.project_questions(q_train)
+                if source == "default":
+                    tokens, mask = padded([default_states[i] for i in rows])
+                    pooled, targets = default_pooled[rows], torch.from_numpy(default_answers[rows])
+                    logits = head(pooled, projected[default_questions], tokens, mask)
+                else:
+                    tokens, mask = padded([pool_states[i] for i in rows])
+                    asked = np.stack([pool_asked[i] for i in rows])  # (B, 24)
+                    targets = torch.from_numpy(np.take_along_axis(pool_answers[rows], asked, axis=1))
+                    logits = head(
+                        pool_pooled[rows], projected[torch.from_numpy(model.num_questions + asked)], tokens, mask
+                    )
+                loss = F.binary_cross_entropy_with_logits(logits, targets)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 schedule.step()
         return head.eval()
 
-    def score(head, pooled, questions, answers):
+    def score(head, states, pooled, questions, answers):
+        preds = []
         with torch.inference_mode():
-            preds = torch.sigmoid(head(pooled, head.project_questions(questions))).numpy()
-        m = question_metrics(preds, answers)
+            projected = head.project_questions(questions)
+            for start in range(0, len(pooled), 64):
+                tokens, mask = padded(states[start : start + 64])
+                preds.append(torch.sigmoid(head(pooled[start : start + 64], projected, tokens, mask)))
+        m = question_metrics(torch.cat(preds).numpy(), answers)
         return float(np.nanmean(m["auc"])), float(np.nanmean(m["pearson"]))
 
     rows = []
     for fraction in args.fractions:
         n_pool = int(round(fraction * len(pool_texts)))
         head = fit(n_pool)
-        held_auc, held_r = score(head, held_pooled, q_held, held_answers)
-        seen_auc, seen_r = score(head, default_pooled[split["test"]], q_default, default_answers[split["test"]])
+        held_auc, held_r = score(head, held_states, held_pooled, q_held, held_answers)
+        test = list(split["test"])
+        seen_auc, seen_r = score(
+            head, [default_states[i] for i in test], default_pooled[test], q_default, default_answers[test]
+        )
         pairs = int((~np.isnan(pool_answers[:n_pool])).sum())
         rows.append({"pool_texts": n_pool, "pool_pairs": pairs, "heldout_auc": held_auc, "heldout_pearson": held_r,
                      "trained_auc": seen_auc, "trained_pearson": seen_r})  # fmt: skip
         print(rows[-1], flush=True)
 
     lines = [
-        f"Question head (width {args.width}, {args.epochs} epochs) on the frozen default student, trained on the default "
+        f"Question head (width {width}, {heads} attention heads over layer {layer}, {args.epochs} epochs) on the frozen "
+        "default student, trained on the default "
         "labels (109 questions x 2,640 training texts) plus the first N texts of the pool labels "
         f"({len(pool.questions)} questions, a sample per text); scored against the teacher on held-out texts "
         "(bench/any_question_budget.py).",

@@ -42,6 +42,7 @@ def main(argv=None):
     import numpy as np
     import torch
 
+    from bench.bench_teacher import machine
     from distill.corpus import load_corpus_spec
     from distill.teacher import Teacher
     from qaemb_fast import QAEmbedder
@@ -107,6 +108,7 @@ def main(argv=None):
         "questions": len(student.questions),
         "texts": len(texts),
         "torch_threads": torch.get_num_threads(),
+        "machine": machine(),
         "student_texts_per_s": student_tps,
         "teacher_texts_per_s": teacher_tps,
         "teacher_pairs_per_s": teacher_tps * len(student.questions),
@@ -175,7 +177,8 @@ def update_card(student, result: dict) -> None:
 
     card = Path(student or default_checkpoint_path()) / "README.md"
     section = (
-        f"{CARD_HEADING}\n\nMeasured by `python bench/bench_student.py` (one run, {result['torch_threads']} CPU threads; "
+        f"{CARD_HEADING}\n\nMeasured by `python bench/bench_student.py` (one run, {result['torch_threads']} threads of "
+        f"{result['machine']['cpu_cores']}-core {result['machine']['cpu']} ({', '.join(result['machine']['cpu_flags'])}); "
         f"all {result['questions']} questions for the same {result['texts']} texts): student "
         f"{result['student_texts_per_s']:.1f} texts/s vs teacher ({result['teacher']}) "
         f"{result['teacher_texts_per_s']:.3f} texts/s, **{result['speedup']:,.0f}x**. The student process peaks at "
@@ -192,4 +195,5 @@ def update_card(student, result: dict) -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.bench_teacher's machine()
     main()

@@ -8,11 +8,14 @@ task, and it loads the teacher once instead of once per task. Interrupt it at an
 It stores the raw answers (`--calibration none`): `qaemb-fast eval calibration` applies each calibration to them.
 
     python bench/label_d3.py bench/labels/d3            # until every task is labelled
+    python bench/label_d3.py bench/labels/d3-strict --prompt strict --few-shot hard-negatives --rounds 1
+                                                        # another prompt, the first 32 texts of every task
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 from distill.label import LabelConfig, chunk_path, run_labelling
@@ -26,11 +29,15 @@ def main() -> None:
     parser.add_argument("--dtype", default=LabelConfig.dtype)
     parser.add_argument("--device", default=None)
     parser.add_argument("--chunks-per-round", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=0, help="stop after this many rounds (default 0: never)")
+    parser.add_argument("--prompt", default=LabelConfig.prompt, help="as `qaemb-fast label --prompt`")
+    parser.add_argument("--few-shot", default=LabelConfig.few_shot, help="as `qaemb-fast label --few-shot`")
     args = parser.parse_args()
 
     tasks = sorted(p for p in Path(args.folder).iterdir() if (p / "texts.jsonl").is_file())
-    base = Teacher.from_pretrained(args.teacher, dtype=args.dtype, device=args.device, prompt=PromptConfig())
-    while True:
+    prompt = PromptConfig(template=args.prompt, few_shot=args.few_shot)
+    base = Teacher.from_pretrained(args.teacher, dtype=args.dtype, device=args.device, prompt=prompt)
+    for _ in itertools.count() if not args.rounds else range(args.rounds):
         progressed = False
         for task in tasks:
             config = LabelConfig(
@@ -41,6 +48,8 @@ def main() -> None:
                 dtype=args.dtype,
                 device=args.device,
                 max_chunks=args.chunks_per_round,
+                prompt=args.prompt,
+                few_shot=args.few_shot,
                 calibration="none",  # raw answers: `qaemb-fast eval calibration` compares calibrations on them
                 progress=False,
             )

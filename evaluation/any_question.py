@@ -36,26 +36,18 @@ class AnyQuestionConfig:
     update_card: bool = False  # also write the table into the checkpoint's model card (section "## Any question")
 
 
-def pooled_texts(model, texts: list[str], batch_size: int = 64):
-    """(n, hidden) pooled text embeddings (fp32, no grad), the input every head row is applied to."""
-    import torch
-
-    out = []
-    with torch.no_grad():  # not inference_mode: the result may feed training (bench/any_question_budget.py)
-        for start in range(0, len(texts), batch_size):
-            batch = model.tokenize(texts[start : start + batch_size])
-            out.append(model.pooled(**batch).float())
-    return torch.cat(out)
-
-
-def answer(model, pooled, questions, use_fixed_head: bool) -> np.ndarray:
-    """P(yes) (n, Q) of `questions` for pooled texts, from the fixed head (where the student has the question) or
-    from the question head (every question)."""
+def answer_texts(model, texts: list[str], questions, use_fixed_head: bool, batch_size: int = 64) -> np.ndarray:
+    """P(yes) (n, Q) of `questions` for `texts`, from the fixed head (where the student has the question and
+    use_fixed_head) or from the question head (every other question), in fp32."""
     import torch
 
     with torch.inference_mode():
         rows = model.question_rows(questions, use_fixed_head=use_fixed_head)
-        return torch.sigmoid(model.answer(pooled, rows).float()).numpy()
+        out = []
+        for start in range(0, len(texts), batch_size):
+            batch = model.tokenize(texts[start : start + batch_size])
+            out.append(torch.sigmoid(model(**batch, rows=rows).float()))
+    return torch.cat(out).numpy()
 
 
 def summarize(preds: np.ndarray, targets: np.ndarray) -> dict:
@@ -94,9 +86,9 @@ def run_any_question(config: AnyQuestionConfig) -> dict:
     test = split_by_document(ds["doc_id"], config.val_fraction, config.test_fraction, config.seed)["test"]
     texts = [ds["text"][i] for i in test]
     targets = np.asarray(ds.with_format("numpy")["answers"], dtype=np.float32)[test]
-    pooled = pooled_texts(model, texts, config.batch_size)
-    results["trained_fixed_head"] = summarize(answer(model, pooled, model.questions, True), targets)
-    results["trained_question_head"] = summarize(answer(model, pooled, model.questions, False), targets)
+    for key, use_fixed_head in (("trained_fixed_head", True), ("trained_question_head", False)):
+        preds = answer_texts(model, texts, model.questions, use_fixed_head, config.batch_size)
+        results[key] = summarize(preds, targets)
 
     table = answers_by_text(config.heldout_labels)
     questions = list(table.questions)
@@ -105,8 +97,9 @@ def run_any_question(config: AnyQuestionConfig) -> dict:
         raise ValueError(f"{len(seen)} question(s) of {config.heldout_labels} were trained on, e.g. {seen[0]!r}")
     texts = list(table)
     targets = np.stack([table[t] for t in texts]).astype(np.float32)
-    pooled = pooled_texts(model, texts, config.batch_size)
-    results["heldout_question_head"] = summarize(answer(model, pooled, questions, False), targets)
+    results["heldout_question_head"] = summarize(
+        answer_texts(model, texts, questions, False, config.batch_size), targets
+    )
     results["heldout_questions"] = questions
 
     if config.out:
@@ -122,7 +115,9 @@ def run_any_question(config: AnyQuestionConfig) -> dict:
         section = (
             f"{CARD_HEADING}\n\nThis student answers any question: its {model.num_questions} trained questions with "
             "its fixed head, every other question with its question head, from the question's embedding (the "
-            f"encoder's mean-pooled states of the question text). Trained on {len(model.config.seen_questions)} "
+            "encoder's mean-pooled states of the question text)"
+            + (" and what it finds in the text's token states" if model.config.question_head_attention_heads else "")
+            + f". Trained on {len(model.config.seen_questions)} "
             "more questions than the fixed head's; `QAEmbedder.is_trained_question(q)` says which were seen.\n\n"
             f"Measured by `{command} --update-card`:\n\n{to_markdown(results)}\n"
         )

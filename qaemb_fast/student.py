@@ -7,9 +7,11 @@ any question string (not only the Q it was trained on):
 
     question -> the same encoder -> mean pooling -> q;   logit(text, question) = QuestionHead(pooled(text), q)
 
-where QuestionHead is a small MLP over the projected text, the projected question and their product. Asking Q
-questions costs one forward pass per text plus a small MLP per (text, question) pair; a question's projection is
-computed once and cached by the caller (`QAEmbedder`). A checkpoint is a self-describing folder::
+where QuestionHead is a small MLP over the projected text, the projected question and their product; with
+attention heads, the question also attends over the text's token states at one encoder layer and the MLP sees what
+it found. Asking Q questions costs one forward pass per text plus a small cost per (text, question) pair; a
+question's projection is computed once and cached by the caller (`QAEmbedder`). A checkpoint is a self-describing
+folder::
 
     DIR/
       config.json         # questions + hash, backbone config, pooling, max_length, teacher provenance, metrics,
@@ -36,6 +38,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from qaemb_fast.jobs import atomic_write_text
@@ -74,6 +77,10 @@ class StudentConfig:
     max_length: int = 128  # tokens per text; longer texts are truncated
     # > 0: the student carries a QuestionHead of this width and answers any question; 0: only `questions`.
     question_head_width: int = 0
+    # > 0: the question head's question also attends (with this many heads) over the text's token states at encoder
+    # layer `question_head_layer` (0 = the embeddings, N = the last of N layers); 0: it sees only the pooled text.
+    question_head_attention_heads: int = 0
+    question_head_layer: int = -1  # -1: the last layer, -2 the one below it, ...
     # Questions the question head was trained on besides `questions` (for `is_trained_question`; provenance).
     seen_questions: list[str] = field(default_factory=list)
     teacher: dict = field(default_factory=dict)  # teacher provenance (the labelled dataset's provenance.json)
@@ -99,6 +106,13 @@ class StudentConfig:
         if isinstance(self.question_head_width, bool) or int(self.question_head_width) < 0:
             raise ValueError(f"question_head_width must be >= 0, not {self.question_head_width}")
         self.question_head_width = int(self.question_head_width)
+        heads = self.question_head_attention_heads
+        if isinstance(heads, bool) or int(heads) < 0 or (heads and not self.question_head_width):
+            raise ValueError(f"question_head_attention_heads must be >= 0 (and needs a question head), not {heads}")
+        if heads and self.question_head_width % int(heads):
+            raise ValueError(f"question_head_width {self.question_head_width} must divide into {heads} attention heads")
+        self.question_head_attention_heads = int(heads)
+        self.question_head_layer = int(self.question_head_layer)
         self.seen_questions = list(self.seen_questions)
 
     @property
@@ -208,30 +222,59 @@ def tokenizer_mismatch(tokenizer, encoder) -> str | None:
 
 class QuestionHead(nn.Module):
     """Answers any question: pooled text t (B, hidden) and a question's embedding q -> logit, by an MLP over
-    [T, P, T * P], where T = text projection of t and P = question projection of q (both `width`).
+    [T, P, T * P], where T = text projection of t and P = question projection of q (both `width`). With
+    `attention_heads` > 0 the question also attends over the text's token states (B, L, hidden) and the MLP sees the
+    attended vector A too: [T, P, T * P, A, A * P].
 
-    Why this and not a hypernetwork writing a linear head row per question: on frozen features of the default
-    student it answers unseen questions clearly better (bench/probe_question_heads.py: ROC-AUC 0.843 vs 0.784 on
-    held-out default questions, 0.747 vs 0.710 on D3), and an extra question still costs little: its projection P is
-    computed once per question, the text projection T once per text, and per (text, question) pair only
-    width x (3 width + 1) multiply-adds (bench/bench_student.py measures it against a text's forward pass).
+    Why an MLP over [T, P, T * P] and not a hypernetwork writing a linear head row per question: on frozen features
+    of the default student it answers unseen questions clearly better (bench/probe_question_heads.py: ROC-AUC 0.843
+    vs 0.784 on held-out default questions, 0.747 vs 0.710 on D3). Why attention over the tokens: "Does the input
+    mention a dinosaur?" asks about a few tokens, which the mean of all token states blurs; attending over them
+    answers held-out questions better again (bench/probe_attention_head.py). An extra question still costs little:
+    its projection P is computed once per question, T and the token keys/values once per text, and per (text,
+    question) pair one attention read over the text's tokens and the MLP (bench/bench_student.py measures it
+    against a text's forward pass).
     """
 
-    def __init__(self, hidden: int, width: int):
+    def __init__(self, hidden: int, width: int, attention_heads: int = 0):
         super().__init__()
+        self.attention_heads = attention_heads
         self.text = nn.Linear(hidden, width)
         self.question = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, width))
-        self.mlp = nn.Sequential(nn.GELU(), nn.Linear(3 * width, width), nn.GELU(), nn.Linear(width, 1))
+        parts = 3
+        if attention_heads:
+            self.keys = nn.Linear(hidden, width)
+            self.values = nn.Linear(hidden, width)
+            self.query = nn.Linear(width, width)
+            parts = 5
+        self.mlp = nn.Sequential(nn.GELU(), nn.Linear(parts * width, width), nn.GELU(), nn.Linear(width, 1))
 
     def project_questions(self, question_embeddings: torch.Tensor) -> torch.Tensor:
         """(Q, hidden) question embeddings -> (Q, width): what a question contributes, computed once per question."""
         return self.question(question_embeddings)
 
-    def forward(self, pooled: torch.Tensor, projected: torch.Tensor) -> torch.Tensor:
-        """pooled (B, hidden), projected questions (Q, width) -> logits (B, Q)."""
-        t = self.text(pooled)[:, None, :].expand(-1, len(projected), -1)
-        q = projected.to(t.dtype)[None].expand(len(pooled), -1, -1)
-        return self.mlp(torch.cat([t, q, t * q], dim=-1))[..., 0]
+    def forward(self, pooled: torch.Tensor, projected: torch.Tensor, tokens=None, attention_mask=None) -> torch.Tensor:
+        """pooled (B, hidden), projected questions (Q, width), the same for every text, or (B, Q, width), each text
+        its own -> logits (B, Q). With attention heads also tokens (B, L, hidden) and attention_mask (B, L): the
+        text's token states and which are real."""
+        B, Q = len(pooled), projected.shape[-2]
+        t = self.text(pooled)[:, None, :].expand(-1, Q, -1)
+        q = projected.to(t.dtype).expand(B, -1, -1)
+        parts = [t, q, t * q]
+        if self.attention_heads:
+            if tokens is None or attention_mask is None:
+                raise ValueError("this question head attends over the text's tokens: pass tokens and attention_mask")
+            h = self.attention_heads
+            d = q.shape[-1] // h
+            keys = self.keys(tokens).unflatten(-1, (h, d)).transpose(1, 2)  # (B, h, L, d)
+            values = self.values(tokens).unflatten(-1, (h, d)).transpose(1, 2)  # (B, h, L, d)
+            # Projected per question, not per (text, question) pair: a shared question list is projected once.
+            query = self.query(projected.to(t.dtype)).expand(B, -1, -1).unflatten(-1, (h, d)).transpose(1, 2)
+            mask = attention_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, L): padding is never read
+            read = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask)
+            a = read.transpose(1, 2).flatten(2)  # (B, Q, width)
+            parts += [a, a * q]
+        return self.mlp(torch.cat(parts, dim=-1))[..., 0]
 
 
 class StudentModel(nn.Module):
@@ -253,7 +296,12 @@ class StudentModel(nn.Module):
         nn.init.normal_(self.head.weight, std=getattr(self.encoder.config, "initializer_range", 0.02))
         nn.init.zeros_(self.head.bias)
         width = config.question_head_width
-        self.question_head = QuestionHead(hidden, width) if width else None
+        self.question_head = QuestionHead(hidden, width, config.question_head_attention_heads) if width else None
+        layers = getattr(self.encoder.config, "num_hidden_layers", None)
+        if config.question_head_attention_heads and layers and not -layers - 1 <= config.question_head_layer <= layers:
+            raise ValueError(
+                f"question_head_layer {config.question_head_layer} is not a layer of a {layers}-layer encoder"
+            )
 
     # ---------------------------------------------------------------- questions
 
@@ -282,27 +330,37 @@ class StudentModel(nn.Module):
     def forward(self, input_ids, attention_mask, token_type_ids=None, rows=None) -> torch.Tensor:
         """input_ids, attention_mask (, token_type_ids): (B, T) -> logits (B, Q) for the fixed head's questions, or
         (B, R) for the R questions of rows=`question_rows(...)`."""
-        return self.answer(self.pooled(input_ids, attention_mask, token_type_ids), rows)
+        # The token states are kept only when a question goes through a question head that reads them.
+        needs_tokens = rows is not None and rows[1] is not None and self.config.question_head_attention_heads > 0
+        out = self._encode(input_ids, attention_mask, token_type_ids, needs_tokens)
+        pooled = self.pool(out.last_hidden_state, attention_mask)
+        tokens = out.hidden_states[self.config.question_head_layer] if needs_tokens else None
+        return self.answer(pooled, rows, tokens, attention_mask)
 
-    def answer(self, pooled: torch.Tensor, rows=None) -> torch.Tensor:
+    def answer(self, pooled: torch.Tensor, rows=None, tokens=None, attention_mask=None) -> torch.Tensor:
         """Logits from pooled texts (B, hidden): the fixed head's (B, Q), or (B, R) for rows=(fixed (R,) long: the
-        fixed-head index of each question, -1 for the question head's; projected (R, width) or None)."""
+        fixed-head index of each question, -1 for the question head's; projected (R, width) or None). A question
+        head with attention also needs the texts' token states at its layer (B, T, hidden) and attention_mask."""
         if rows is None:
             return self.head(pooled)
         fixed, projected = rows
         logits = self.head(pooled)[:, fixed.clamp(min=0)] if bool((fixed >= 0).any()) else None
         if projected is not None:
-            written = self.question_head(pooled, projected)
+            written = self.question_head(pooled, projected, tokens, attention_mask)
             logits = written if logits is None else torch.where(fixed >= 0, logits, written.to(logits.dtype))
         return logits
 
     def pooled(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
         """(B, T) token ids -> (B, hidden) pooled text embeddings."""
+        return self.pool(self._encode(input_ids, attention_mask, token_type_ids).last_hidden_state, attention_mask)
+
+    def _encode(self, input_ids, attention_mask, token_type_ids=None, hidden_states: bool = False):
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:  # not every encoder takes them (DistilBERT does not)
             kwargs["token_type_ids"] = token_type_ids
-        hidden = self.encoder(**kwargs).last_hidden_state  # (B, T, H)
-        return self.pool(hidden, attention_mask)
+        if hidden_states:
+            kwargs["output_hidden_states"] = True
+        return self.encoder(**kwargs)
 
     def question_embeddings(self, questions: list[str], batch_size: int = 256) -> torch.Tensor:
         """(Q,) question strings -> (Q, hidden): the encoder's mean-pooled states of each question (no truncation

@@ -18,7 +18,7 @@ from distill.label import asked_questions, run_labelling
 from distill.labelled_dataset import load_labelled_dataset, write_labelled_dataset
 from qaemb_fast.embedder import QAEmbedder
 from qaemb_fast.imodelsx_compat import QAEmb
-from qaemb_fast.student import StudentModel
+from qaemb_fast.student import StudentModel, mean_pool
 from training.data import LabelledDataModule, split_by_document, split_folders_by_document
 from training.train import TrainConfig, train
 
@@ -138,8 +138,21 @@ def any_question_checkpoint(tmp_path_factory, base_checkpoint):
     dense = write_keyword_dataset(root / "dense", n_docs=10, per_doc=4)
     sparse = write_sparse_dataset(root / "sparse", [KEYWORD_QUESTIONS[0], *NEW_QUESTIONS], keep=2)
     config = TrainConfig(data=str(dense), extra_data=(str(sparse),), out=str(root / "anyq"), init_from=str(base_checkpoint),
-                         question_head_width=16, max_epochs=2, batch_size=8, lr=1e-3, **quiet())  # fmt: skip
+                         question_head_width=16, question_head_attention_heads=4, question_head_layer=-2, max_epochs=2,
+                         batch_size=8, lr=1e-3, **quiet())  # fmt: skip
     return train(config)
+
+
+def test_retraining_the_question_head_replaces_it_in_the_card(tmp_path, any_question_checkpoint):
+    dense = write_keyword_dataset(tmp_path / "dense", n_docs=10, per_doc=4)
+    config = TrainConfig(data=str(dense), out=str(tmp_path / "again"), init_from=str(any_question_checkpoint),
+                         question_head_width=8, question_head_attention_heads=0, fast_dev_run=1, batch_size=8,
+                         **quiet())  # fmt: skip
+    again = StudentModel.from_pretrained(train(config))
+    assert again.config.question_head_width == 8 and again.question_head.attention_heads == 0
+    reproduce = (tmp_path / "again" / "README.md").read_text().split("## Reproduce", 1)[1]
+    head_runs = [line for line in reproduce.splitlines() if "--question-head-width" in line]
+    assert head_runs == [line for line in head_runs if "--question-head-width 8" in line] and len(head_runs) == 1
 
 
 def test_question_head_training_freezes_the_encoder_and_the_fixed_head(base_checkpoint, any_question_checkpoint):
@@ -157,23 +170,80 @@ def test_question_head_training_freezes_the_encoder_and_the_fixed_head(base_chec
     assert len(metrics["per_question"]["auc"]) == 6
 
 
-def test_any_question_answers_match_the_plain_computation(any_question_checkpoint, base_checkpoint):
-    emb = QAEmbedder.from_pretrained(any_question_checkpoint, precision="fp32")
+def plain_question_head_logit(model, text: str, question: str) -> torch.Tensor:
+    """The reference for one (text, question) pair, with nothing batched or padded: the MLP over [text proj.,
+    question proj., product] and, for a head with attention, each head's softmax read of the text's own tokens."""
+    head = model.question_head
+    batch = model.tokenize([text])
+    out = model.encoder(**batch, output_hidden_states=True)
+    t = head.text(mean_pool(out.last_hidden_state, batch["attention_mask"])[0])
+    q = head.question(model.question_embeddings([question])[0])
+    parts = [t, q, t * q]
+    if head.attention_heads:
+        tokens = out.hidden_states[model.config.question_head_layer][0]  # (L, hidden): one text, no padding
+        keys, values, query = head.keys(tokens), head.values(tokens), head.query(q)
+        d = len(q) // head.attention_heads
+        reads = []
+        for h in range(head.attention_heads):
+            part = slice(h * d, (h + 1) * d)
+            weights = torch.softmax(keys[:, part] @ query[part] / d**0.5, dim=0)
+            reads.append(weights @ values[:, part])
+        a = torch.cat(reads)
+        parts += [a, a * q]
+    return head.mlp(torch.cat(parts))[0]
+
+
+def test_question_head_settings_are_checked(base_checkpoint):
+    from training.train import with_question_head
+
+    base = StudentModel.from_pretrained(base_checkpoint)
+    with pytest.raises(ValueError, match="must divide into 3 attention heads"):
+        with_question_head(base, 16, attention_heads=3)
+    with pytest.raises(ValueError, match="needs a question head"):
+        type(base.config)(questions=base.questions, backbone_config=base.config.backbone_config,
+                          question_head_attention_heads=2)  # fmt: skip
+    layers = base.encoder.config.num_hidden_layers
+    with pytest.raises(ValueError, match=f"is not a layer of a {layers}-layer encoder"):
+        with_question_head(base, 16, attention_heads=4, layer=layers + 1)
+    assert with_question_head(base, 16, attention_heads=4, layer=-1).config.question_head_layer == layers
+
+
+def test_question_head_takes_shared_or_per_text_questions():
+    """Each text asked its own questions ((B, R, width), as training on sparse labels may) answers exactly what the
+    shared question list ((Q, width)) answers for those pairs; padding is never read."""
+    from qaemb_fast.student import QuestionHead
+
+    torch.manual_seed(0)
+    head = QuestionHead(12, 8, attention_heads=2).eval()
+    pooled, tokens = torch.randn(3, 12), torch.randn(3, 5, 12)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 0, 0, 0]])
+    projected = head.project_questions(torch.randn(6, 12))
+    with torch.no_grad():
+        shared = head(pooled, projected, tokens, mask)
+        asked = torch.tensor([[0, 5], [2, 3], [4, 1]])
+        per_text = head(pooled, projected[asked], tokens, mask)
+        torch.testing.assert_close(per_text, shared.gather(1, asked))
+        garbage = tokens.masked_fill(~mask.bool()[..., None], 1e4)  # what sits in the padding does not matter
+        torch.testing.assert_close(head(pooled, projected, garbage, mask), shared)
+
+
+@pytest.mark.parametrize("attention", [True, False], ids=["attention-head", "pooled-head"])
+def test_any_question_answers_match_the_plain_computation(any_question_checkpoint, base_checkpoint, attention):
+    if attention:
+        emb = QAEmbedder.from_pretrained(any_question_checkpoint, precision="fp32")
+        assert emb.model.question_head.attention_heads == 4
+    else:  # a question head that sees only the pooled text (checkpoints written before attention heads)
+        from training.train import with_question_head
+
+        torch.manual_seed(0)
+        emb = QAEmbedder(with_question_head(StudentModel.from_pretrained(base_checkpoint), 16).eval(), precision="fp32")
     texts = ["The brown dog ate some bread.", "the man walked to the city", "a red car"]
     questions = [KEYWORD_QUESTIONS[1], "Does the input mention a dinosaur?", NEW_QUESTIONS[0]]
     got = emb.encode(texts, questions=questions)
     model = emb.model
-    with torch.no_grad():  # the reference: one pair at a time, the MLP over [text proj., question proj., product]
-        batch = model.tokenize(texts)
-        pooled = model.pooled(**batch)
-        fixed = model.head(pooled)[:, 1]
-        head = model.question_head
-        new = torch.empty((len(texts), 2))
-        for j, question in enumerate(questions[1:]):
-            q = head.question(model.question_embeddings([question])[0])
-            for i in range(len(texts)):
-                t = head.text(pooled[i])
-                new[i, j] = head.mlp(torch.cat([t, q, t * q]))[0]
+    with torch.no_grad():
+        fixed = model.head(model.pooled(**model.tokenize(texts)))[:, 1]
+        new = torch.tensor([[plain_question_head_logit(model, t, q) for q in questions[1:]] for t in texts])
     np.testing.assert_allclose(got[:, 0], torch.sigmoid(fixed).numpy(), atol=1e-6)
     np.testing.assert_allclose(got[:, 1:], torch.sigmoid(new).numpy(), atol=1e-6)
     # The fixed-head questions answer exactly as the base student, whatever else is asked with them.

@@ -47,6 +47,16 @@ class TrainConfig:
     question_head_width: int = _opt(
         0, "> 0: train a question head of this width that answers any question, on a frozen --init-from student"
     )
+    question_head_attention_heads: int = _opt(
+        4,
+        "with --question-head-width: the question attends over the text's tokens with this many heads (0: it "
+        "sees only the mean-pooled text)",
+    )
+    question_head_layer: int = _opt(
+        -3,
+        "with attention heads: the encoder layer whose token states the question attends over (0 = the "
+        "embeddings, N = the last of N layers; negative counts from the top: -1 the last, -3 two below it)",
+    )
     pooling: str = _opt("mean", "pooling over token states", choices=("mean", "cls", "max"))
     max_length: int = _opt(128, "tokens per text; longer texts are truncated")
     batch_size: int = _opt(32, "texts per batch (per device)")
@@ -180,7 +190,10 @@ def train(config: TrainConfig, model=None) -> Path:
     if config.question_head_width:
         if not config.init_from:
             raise ValueError("--question-head-width trains on a frozen trained student: give it with --init-from")
-        model = with_question_head(StudentModel.from_pretrained(config.init_from), config.question_head_width)
+        model = with_question_head(
+            StudentModel.from_pretrained(config.init_from), config.question_head_width,
+            config.question_head_attention_heads, config.question_head_layer,
+        )  # fmt: skip
     elif model is None and config.init_from:
         model = StudentModel.from_pretrained(config.init_from)
     elif model is None:
@@ -261,13 +274,20 @@ def train(config: TrainConfig, model=None) -> Path:
     return replace_dir(tmp, out)
 
 
-def with_question_head(base, width: int):
-    """A copy of the trained student `base` (same encoder, tokenizer and fixed head) with a new question head."""
+def with_question_head(base, width: int, attention_heads: int = 0, layer: int = -1):
+    """A copy of the trained student `base` (same encoder, tokenizer and fixed head) with a new question head of
+    `width`; with attention_heads > 0 its question attends over the token states of encoder layer `layer`."""
     from dataclasses import replace
 
     from qaemb_fast.student import StudentModel
 
-    config = replace(base.config, question_head_width=width, seen_questions=[], metrics={})
+    layers = getattr(base.encoder.config, "num_hidden_layers", None)
+    if layers and layer < 0:  # stored counted from the embeddings (0) up, so the card names the layer plainly
+        layer += layers + 1
+    config = replace(
+        base.config, question_head_width=width, question_head_attention_heads=attention_heads,
+        question_head_layer=layer, seen_questions=[], metrics={},
+    )  # fmt: skip
     model = StudentModel(config, encoder=base.encoder, tokenizer=base.tokenizer)
     model.head.load_state_dict(base.head.state_dict())
     return model
@@ -375,6 +395,17 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
     extra_provenances: (folder, provenance) of the --extra-data folders, whose labelling commands it lists."""
     # A student that started from another (--init-from) is reproduced by that one's commands first.
     base_commands = reproduce_commands(Path(config.init_from) / "README.md") if config.init_from else []
+    extra_labels = [line for folder, provenance in extra_provenances for line in label_commands(provenance, folder)]
+    if config.question_head_width:
+        # This run's question head replaces the base's: drop the base's question-head training and its labelling of
+        # the extra folders this run lists itself (e.g. an earlier partial export of the same job).
+        outs = {line.split(" --out ")[1].split()[0] for line in extra_labels}
+        base_commands = [
+            line
+            for line in base_commands
+            if "--question-head-width" not in line
+            and not (line.startswith("qaemb-fast label") and line.split(" --out ")[-1].split()[0] in outs)
+        ]
     if base_commands:
         base_commands = [f"# first, the student it started from (--init-from {config.init_from}):", *base_commands]
     m, teacher = student_config.metrics, student_config.teacher
@@ -420,8 +451,15 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
             [
                 f"It also carries a **question head** (width {student_config.question_head_width}) that answers any "
                 "question string: a small MLP over the projected text, the projected question embedding (the "
-                "encoder's mean-pooled states of the question text) and their product, so an extra question costs a "
-                f"small MLP per text. It was trained on {len(scored_questions)} questions "
+                "encoder's mean-pooled states of the question text) and their product"
+                + (
+                    f", and what the question finds when it attends ({student_config.question_head_attention_heads} "
+                    f"heads) over the text's token states at encoder layer {student_config.question_head_layer}"
+                    if student_config.question_head_attention_heads
+                    else ""
+                )
+                + ", so an extra question costs a small read of the text per text. It was trained on "
+                f"{len(scored_questions)} questions "
                 f"({len(student_config.seen_questions)} beyond the fixed head's), with "
                 f"the encoder and the fixed head frozen as `{config.init_from}` left them; the fixed head still answers "
                 "its own questions. The held-out metrics below score the question head alone on every training "
@@ -521,7 +559,7 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
             [
                 *base_commands,
                 *label_commands(teacher, config.data),
-                *[line for folder, provenance in extra_provenances for line in label_commands(provenance, folder)],
+                *extra_labels,
                 to_command(config),
             ]
         ),
