@@ -454,11 +454,12 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
                 "encoder's mean-pooled states of the question text) and their product"
                 + (
                     f", and what the question finds when it attends ({student_config.question_head_attention_heads} "
-                    f"heads) over the text's token states at encoder layer {student_config.question_head_layer}"
+                    f"heads) over the text's token states at encoder layer {student_config.question_head_layer}, so an "
+                    "extra question costs a small MLP and a read of the tokens per text"
                     if student_config.question_head_attention_heads
-                    else ""
+                    else ", so an extra question costs a small MLP per text"
                 )
-                + ", so an extra question costs a small read of the text per text. It was trained on "
+                + ". It was trained on "
                 f"{len(scored_questions)} questions "
                 f"({len(student_config.seen_questions)} beyond the fixed head's), with "
                 f"the encoder and the fixed head frozen as `{config.init_from}` left them; the fixed head still answers "
