@@ -26,30 +26,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def text_features(model, texts: list[str], layer: int, batch_size: int = 64):
-    """Per text, its (T_i, hidden) fp16 token states at encoder `layer` (real tokens only), and (n, hidden) fp32
-    pooled embeddings: what the frozen encoder gives the question head."""
-    states, pooled = [], []
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            batch = model.tokenize(texts[start : start + batch_size])
-            out = model.encoder(**batch, output_hidden_states=True)
-            pooled.append(model.pool(out.last_hidden_state, batch["attention_mask"]).float())
-            mask = batch["attention_mask"].bool()
-            states += [row[m].half() for row, m in zip(out.hidden_states[layer], mask)]
-    return states, torch.cat(pooled).clone()
-
-
-def padded(states: list) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch of (T_i, hidden) token states -> (B, T, hidden) fp32 and the (B, T) attention mask."""
-    out = torch.nn.utils.rnn.pad_sequence([s.float() for s in states], batch_first=True)
-    mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(s), dtype=torch.long) for s in states], batch_first=True)
-    return out, mask
-
-
 def main(argv=None):
     from distill.label import answers_by_text
     from distill.labelled_dataset import load_labelled_dataset
+    from evaluation.any_question import padded, token_states
     from qaemb_fast.student import QuestionHead, StudentModel
     from training.data import split_by_document
     from training.module import question_metrics
@@ -75,9 +55,12 @@ def main(argv=None):
 
     cfg = model.config
     width, heads, layer = cfg.question_head_width or 256, cfg.question_head_attention_heads, cfg.question_head_layer
-    default_states, default_pooled = text_features(model, list(ds["text"]), layer)
-    pool_states, pool_pooled = text_features(model, pool_texts, layer)
-    held_states, held_pooled = text_features(model, held_texts, layer)
+    default_states, default_pooled = token_states(model, list(ds["text"]), [layer])
+    default_states = default_states[layer]
+    pool_states, pool_pooled = token_states(model, pool_texts, [layer])
+    pool_states = pool_states[layer]
+    held_states, held_pooled = token_states(model, held_texts, [layer])
+    held_states = held_states[layer]
     with torch.inference_mode():
         train_questions = list(model.questions) + list(pool.questions)
         q_train = model.question_embeddings(train_questions).float()

@@ -6,9 +6,10 @@ pooled text? (issue 14; a probe run before changing the shipped head)
 
 Both heads train on the frozen default student's features, on the same data (default labels' training documents +
 the pool training labels) with the same objective, and are scored on the same held-out sets:
-  - "pooled": today's `QuestionHead` (MLP over [t, q, t*q] of the mean-pooled text t and the question q);
-  - "tokens": the question also attends over the text's token states (a few heads), and the MLP sees the attended
-    vector a as well: [t, q, t*q, a, a*q]. A "mention X" question can then look for X's tokens instead of hoping
+  - "pooled": `QuestionHead` without attention heads (MLP over [t, q, t*q] of the mean-pooled text t and the
+    question q);
+  - "tokens": `QuestionHead` with attention heads: the question also attends over the text's token states, and the
+    MLP sees the attended vector a as well: [t, q, t*q, a, a*q]. A "mention X" question can then look for X's tokens instead of hoping
     that the mean of 128 token states still shows them.
 """
 
@@ -16,100 +17,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class TokenQuestionHead(nn.Module):
-    def __init__(self, hidden: int, width: int, heads: int = 4):
-        super().__init__()
-        self.heads = heads
-        self.text = nn.Linear(hidden, width)
-        self.question = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, width))
-        self.keys = nn.Linear(hidden, width)
-        self.values = nn.Linear(hidden, width)
-        self.query = nn.Linear(width, width)
-        self.mlp = nn.Sequential(nn.GELU(), nn.Linear(5 * width, width), nn.GELU(), nn.Linear(width, 1))
-
-    def project_questions(self, q):
-        return self.question(q)
-
-    def forward(self, pooled, tokens, mask, projected):
-        """pooled (B, H), tokens (B, T, H), mask (B, T) bool, projected (B, R, w) -> logits (B, R)."""
-        B, T, _ = tokens.shape
-        R, w = projected.shape[1], projected.shape[2]
-        h, d = self.heads, w // self.heads
-        k = self.keys(tokens).view(B, T, h, d)
-        v = self.values(tokens).view(B, T, h, d)
-        qy = self.query(projected).view(B, R, h, d)
-        s = torch.einsum("brhd,bthd->bhrt", qy, k) / math.sqrt(d)
-        s = s.masked_fill(~mask[:, None, None, :], float("-inf"))
-        a = torch.einsum("bhrt,bthd->brhd", s.softmax(-1), v).reshape(B, R, w)
-        t = self.text(pooled)[:, None, :].expand(-1, R, -1)
-        q = projected
-        return self.mlp(torch.cat([t, q, t * q, a, a * q], dim=-1))[..., 0]
-
-
-class PooledHead(nn.Module):
-    """Today's QuestionHead, with the same per-row question interface."""
-
-    def __init__(self, hidden: int, width: int):
-        super().__init__()
-        from qaemb_fast.student import QuestionHead
-
-        self.inner = QuestionHead(hidden, width)
-
-    def project_questions(self, q):
-        return self.inner.project_questions(q)
-
-    def forward(self, pooled, tokens, mask, projected):
-        t = self.inner.text(pooled)[:, None, :].expand(-1, projected.shape[1], -1)
-        return self.inner.mlp(torch.cat([t, projected, t * projected], dim=-1))[..., 0]
 
 
 LAYERS = (3, 4, 5, 6)
 
 
-def token_states(model, texts, batch_size=64):
-    """Per layer in LAYERS: per text (T_i, H) fp16 token states (real tokens only); and the (H,) fp32 mean-pooled
-    last layer."""
-    from qaemb_fast.student import mean_pool
-
-    states, pooled = {layer: [] for layer in LAYERS}, []
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            batch = model.tokenize(texts[start : start + batch_size])
-            out = model.encoder(**batch, output_hidden_states=True)
-            pooled.append(mean_pool(out.last_hidden_state, batch["attention_mask"]).float())
-            for layer in LAYERS:
-                for row, m in zip(out.hidden_states[layer], batch["attention_mask"].bool()):
-                    states[layer].append(row[m].half())
-    return states, torch.cat(pooled)
-
-
-def pad(states):
-    T = max(len(s) for s in states)
-    out = torch.zeros(len(states), T, states[0].shape[1])
-    mask = torch.zeros(len(states), T, dtype=torch.bool)
-    for i, s in enumerate(states):
-        out[i, : len(s)] = s.float()
-        mask[i, : len(s)] = True
-    return out, mask
-
-
 def main(argv=None):
     from distill.label import answers_by_text
     from distill.labelled_dataset import load_labelled_dataset
+    from evaluation.any_question import padded, token_states
     from evaluation.d3 import load_d3_tasks
-    from qaemb_fast.student import StudentModel
+    from qaemb_fast.student import QuestionHead, StudentModel
     from training.data import split_by_document
     from training.module import question_metrics
 
@@ -147,10 +73,10 @@ def main(argv=None):
 
     t0 = time.time()
     texts_all = list(ds["text"])
-    def_states, def_pooled = token_states(model, texts_all)
-    pool_states, pool_pooled = token_states(model, pool_texts)
-    held_states, held_pooled = token_states(model, held_texts)
-    d3_feats = [token_states(model, texts) for _, texts, _ in d3]
+    def_states, def_pooled = token_states(model, texts_all, LAYERS)
+    pool_states, pool_pooled = token_states(model, pool_texts, LAYERS)
+    held_states, held_pooled = token_states(model, held_texts, LAYERS)
+    d3_feats = [token_states(model, texts, LAYERS) for _, texts, _ in d3]
     with torch.inference_mode():
         train_questions = list(model.questions) + list(pool.questions)
         q_train = model.question_embeddings(train_questions).float()
@@ -170,7 +96,7 @@ def main(argv=None):
 
     def fit(kind, layer, width, heads, epochs):
         torch.manual_seed(0)
-        head = TokenQuestionHead(384, width, heads) if kind == "tokens" else PooledHead(384, width)
+        head = QuestionHead(384, width, heads if kind == "tokens" else 0)
         opt = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=0.01)
         # Batches of one source each (same R per row): default rows and pool rows apart.
         default_idx = np.arange(len(split["train"]))
@@ -186,12 +112,12 @@ def main(argv=None):
             g.shuffle(batches)
             total_loss = 0.0
             for b in batches:
-                states, mask = pad([rows[j][0][layer] for j in b])
+                states, mask = padded([rows[j][0][layer] for j in b])
                 pooled = torch.stack([rows[j][1] for j in b])
                 qids = torch.from_numpy(np.stack([rows[j][2] for j in b]))
                 targets = torch.from_numpy(np.stack([rows[j][3] for j in b]))
                 projected = head.project_questions(q_train)[qids]
-                logits = head(pooled, states, mask, projected)
+                logits = head(pooled, projected, states, mask)
                 loss = F.binary_cross_entropy_with_logits(logits, targets)
                 opt.zero_grad()
                 loss.backward()
@@ -209,9 +135,8 @@ def main(argv=None):
         with torch.inference_mode():
             projected = head.project_questions(q)
             for s in range(0, len(states), 64):
-                st, m = pad(states[s : s + 64])
-                pr = projected[None].expand(len(st), -1, -1)
-                out.append(torch.sigmoid(head(pooled[s : s + 64], st, m, pr)))
+                st, m = padded(states[s : s + 64])
+                out.append(torch.sigmoid(head(pooled[s : s + 64], projected, st, m)))
         return torch.cat(out).numpy()
 
     from sklearn.metrics import roc_auc_score

@@ -50,6 +50,34 @@ def answer_texts(model, texts: list[str], questions, use_fixed_head: bool, batch
     return torch.cat(out).numpy()
 
 
+def token_states(model, texts: list[str], layers, batch_size: int = 64):
+    """The frozen encoder's inputs to a question head, for training it on cached features (bench/): {layer: per
+    text its (T_i, hidden) fp16 token states at that encoder layer, real tokens only} and (n, hidden) fp32 pooled
+    embeddings."""
+    import torch
+
+    states, pooled = {layer: [] for layer in layers}, []
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = model.tokenize(texts[start : start + batch_size])
+            out = model.encoder(**batch, output_hidden_states=True)
+            pooled.append(model.pool(out.last_hidden_state, batch["attention_mask"]).float())
+            mask = batch["attention_mask"].bool()
+            for layer in layers:
+                states[layer] += [row[m].half() for row, m in zip(out.hidden_states[layer], mask)]
+    return states, torch.cat(pooled).clone()  # clone: an inference tensor cannot feed autograd
+
+
+def padded(states: list):
+    """A batch of (T_i, hidden) token states -> (B, T, hidden) fp32 and the (B, T) attention mask."""
+    import torch
+    from torch.nn.utils.rnn import pad_sequence
+
+    out = pad_sequence([s.float() for s in states], batch_first=True)
+    mask = pad_sequence([torch.ones(len(s), dtype=torch.long) for s in states], batch_first=True)
+    return out, mask
+
+
 def summarize(preds: np.ndarray, targets: np.ndarray) -> dict:
     from training.module import question_metrics
 
