@@ -62,7 +62,7 @@ def main(argv=None):
     }
     lines = [
         f"Student `{args.student or 'checkpoints/default'}` on the {int(keep.sum())} unambiguous gold pairs "
-        f"(bench/student_decision.py). On its {len(train)} training texts the student says yes on "
+        f"(bench/student_decision.py). On the {len(train)} default-corpus texts it trained on, the student says yes on "
         f"{(student > 0.5).mean():.3f} of pairs, the teacher on {teacher.mean():.3f}.",
         "",
         "| decision rule | bal. acc. | accuracy | yes-rate (true " + f"{labels[keep].mean():.3f}) |",

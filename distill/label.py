@@ -84,6 +84,7 @@ REUSE_MAY_DIFFER = (  # chunks hold raw answers; a reused row must hold every qu
     "question_sample_seed",
 )
 TEACHER_HASH = "teacher_weights_sha256"
+REUSED_FROM = "reused_from"  # the --reuse folders whose answers a job copied
 LABEL_CALIBRATIONS = ("shifted", "contextual", "none")  # "platt" needs labels: see distill/calibration.py
 MERGE_CLAIM = "merge"
 # Seconds without a heartbeat after which a claim held on another machine counts as abandoned. A heartbeat is
@@ -564,6 +565,10 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
         return recalibrate(out, items, provenance)
     check_or_write_provenance(out, provenance)
     reused = reusable_answers(config.reuse, provenance) if config.reuse else {}
+    if config.reuse:  # not part of the setup: recorded so that a model card can repeat the cheap command
+        stored = read_provenance(out)
+        folders = list(dict.fromkeys([*stored.get(REUSED_FROM, []), *map(str, config.reuse)]))
+        atomic_write_json(out / PROVENANCE_FILE, dict(stored, **{REUSED_FROM: folders}))
 
     def pairs(chunks) -> int:
         return sum(min(config.chunk_size, len(unique) - k * config.chunk_size) for k in chunks) * asked_per_text

@@ -143,7 +143,7 @@ def any_question_checkpoint(tmp_path_factory, base_checkpoint):
     return train(config)
 
 
-def test_retraining_the_question_head_replaces_it_in_the_card(tmp_path, any_question_checkpoint):
+def test_retraining_the_question_head_replaces_it_in_the_card(tmp_path, any_question_checkpoint, base_checkpoint):
     dense = write_keyword_dataset(tmp_path / "dense", n_docs=10, per_doc=4)
     config = TrainConfig(data=str(dense), out=str(tmp_path / "again"), init_from=str(any_question_checkpoint),
                          question_head_width=8, question_head_attention_heads=0, fast_dev_run=1, batch_size=8,
@@ -153,6 +153,16 @@ def test_retraining_the_question_head_replaces_it_in_the_card(tmp_path, any_ques
     reproduce = (tmp_path / "again" / "README.md").read_text().split("## Reproduce", 1)[1]
     head_runs = [line for line in reproduce.splitlines() if "--question-head-width" in line]
     assert head_runs == [line for line in head_runs if "--question-head-width 8" in line] and len(head_runs) == 1
+    # The card says what the frozen encoder and fixed head learned from: the first student's data and scores, passed
+    # on through a question head retrained on top of another.
+    base = StudentModel.from_pretrained(base_checkpoint).config.metrics
+    for card in (any_question_checkpoint / "README.md", tmp_path / "again" / "README.md"):
+        under = card.read_text().split("## The student under the question head", 1)[1].split("## Training", 1)[0]
+        assert f"come from `{base_checkpoint}`, trained on `{base['data']['path']}`" in under
+        auc = "n/a" if base["test"]["auc"] is None else f"{base['test']['auc']:.3f}"
+        assert f"On its {base['test']['n_texts']} test texts its fixed head scored ROC-AUC {auc}" in under
+    first = (any_question_checkpoint / "README.md").read_text()
+    assert "Also trained on (`--extra-data`):" in first and "questions, 2 per text" in first
 
 
 def test_question_head_training_freezes_the_encoder_and_the_fixed_head(base_checkpoint, any_question_checkpoint):

@@ -223,7 +223,15 @@ def test_reuse_copies_answers_of_an_earlier_job_and_asks_only_new_texts(tmp_path
     assert sorted(second.asked) == sorted({it.text for it in grown} - {it.text for it in ITEMS[:4]})
     by = answers_of(tmp_path / "grown")[3]["labelled_by"]  # chunk 0 holds the 3 old texts, 1-2 the new ones
     assert by[0] == "chunk 0: copied from --reuse" and by[1].startswith("chunks 1-2: cpu (") and len(by) == 2
+    # The provenance names the folders copied from, and the model card's labelling command repeats them.
+    provenance = answers_of(tmp_path / "grown")[3]
+    assert provenance["reused_from"] == [str(tmp_path / "first")]
+    from training.train import label_commands
+
+    assert label_commands(provenance, "DATA")[0].endswith(f"--reuse {tmp_path / 'first'} --out DATA")
     run_labelling(config(tmp_path / "fresh", chunk_size=3), teacher=make_teacher(), items=grown)
+    assert "reused_from" not in answers_of(tmp_path / "fresh")[3]
+    assert " --reuse " not in label_commands(answers_of(tmp_path / "fresh")[3], "DATA")[0]
     np.testing.assert_allclose(answers_of(tmp_path / "grown")[2], answers_of(tmp_path / "fresh")[2], atol=1e-6)
     # Answers from another setup are never copied.
     with pytest.raises(LabelledDatasetError, match="prompt"):

@@ -187,13 +187,15 @@ def train(config: TrainConfig, model=None) -> Path:
         question_set = qs if question_set is None else question_set.union(qs)
     if config.questions is not None and len(data_dirs) > 1:
         question_set = as_question_set(config.questions)
+    base_metrics = None  # what the frozen student under a new question head was trained on, for the model card
     if config.question_head_width:
         if not config.init_from:
             raise ValueError("--question-head-width trains on a frozen trained student: give it with --init-from")
+        base = StudentModel.from_pretrained(config.init_from)
+        base_metrics = base_summary(base.config.metrics, config.init_from)
         model = with_question_head(
-            StudentModel.from_pretrained(config.init_from), config.question_head_width,
-            config.question_head_attention_heads, config.question_head_layer,
-        )  # fmt: skip
+            base, config.question_head_width, config.question_head_attention_heads, config.question_head_layer
+        )
     elif model is None and config.init_from:
         model = StudentModel.from_pretrained(config.init_from)
     elif model is None:
@@ -243,6 +245,7 @@ def train(config: TrainConfig, model=None) -> Path:
         "data": {"path": str(config.data), "extra": list(config.extra_data), "splits": dm.split_sizes},
         # The columns of per_question: the data's questions (the question head's, when it was trained).
         "questions": list(question_set.questions),
+        **({"base": base_metrics} if base_metrics else {}),
         "training": {
             "epochs": trainer.current_epoch,
             "steps": trainer.global_step,
@@ -291,6 +294,19 @@ def with_question_head(base, width: int, attention_heads: int = 0, layer: int = 
     model = StudentModel(config, encoder=base.encoder, tokenizer=base.tokenizer)
     model.head.load_state_dict(base.head.state_dict())
     return model
+
+
+def base_summary(metrics: dict, path) -> dict | None:
+    """What a trained student's encoder and fixed head learned from (its data, split, held-out summary, training),
+    kept in the config of a student that adds a question head on top of it. A base that was itself such a student
+    passes on its own base: its encoder and fixed head are that one's."""
+    if not metrics:
+        return None
+    if metrics.get("base"):
+        return metrics["base"]
+    keep = ("epochs", "steps", "fit_seconds", "precision", "best_checkpoint_epoch")
+    training = {k: v for k, v in metrics.get("training", {}).items() if k in keep}
+    return {"path": str(path), "data": metrics.get("data"), "test": metrics.get("test"), "training": training}
 
 
 def _json_float(x):
@@ -349,6 +365,8 @@ def label_commands(teacher: dict, data: str) -> list[str]:
     label = f"qaemb-fast label --teacher {teacher['teacher']} --questions {questions} --corpus {teacher['corpus']}"
     if teacher.get("questions_per_text"):
         label += f" --questions-per-text {teacher['questions_per_text']}"
+    if teacher.get("reused_from"):  # answers copied from earlier jobs: the same answers without the teacher's time
+        label += " --reuse " + " ".join(teacher["reused_from"])
     if teacher.get("partial"):
         # A preliminary model: trained on the chunks labelled so far, exported from the (unfinished) job's folder.
         return [f"{label} --out {teacher.get('labels_folder', 'LABELS')} --export-partial {data}"]
@@ -462,9 +480,10 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
                 + ". It was trained on "
                 f"{len(scored_questions)} questions "
                 f"({len(student_config.seen_questions)} beyond the fixed head's), with "
-                f"the encoder and the fixed head frozen as `{config.init_from}` left them; the fixed head still answers "
-                "its own questions. The held-out metrics below score the question head alone on every training "
-                'question (the fixed head\'s scores, and those for questions it never saw, are under "Any question").',
+                f'the encoder and the fixed head frozen as `{config.init_from}` left them (see "The student under the '
+                'question head"); the fixed head still answers its own questions. The held-out metrics below score '
+                "the question head alone on every training question (the fixed head's scores, and those for questions "
+                'it never saw, are under "Any question").',
                 "",
             ]
             if student_config.question_head_width
@@ -499,6 +518,14 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
     # calibrated teacher's decision (distill/calibration.py).
     from distill.calibration import Calibration
 
+    if extra_provenances:
+        lines += ["", "Also trained on (`--extra-data`):", ""]
+        for folder, prov in extra_provenances:
+            sparse = f", {prov['questions_per_text']} per text" if prov.get("questions_per_text") else ""
+            lines.append(
+                f"- `{folder}`: {prov.get('num_rows', '?')} texts from `{prov.get('corpus')}`, "
+                f"{len(prov.get('questions', []))} questions{sparse}"
+            )
     calibration = Calibration.from_dict(teacher.get("calibration"))
     lines += [
         "",
@@ -542,6 +569,21 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
         lines += [f"### {title}", "", "| question | ROC-AUC | Pearson r | MAE |", "|---|---|---|---|"]
         lines += [f"| {q} | {_fmt(a)} | {_fmt(r)} | {_fmt(e)} |" for q, a, r, e in rows]
         lines.append("")
+    if base := m.get("base"):
+        data, btest, btr = base.get("data") or {}, base.get("test") or {}, base.get("training") or {}
+        splits_text = ", ".join(f"{s} {n['texts']}" for s, n in (data.get("splits") or {}).items())
+        lines += [
+            "## The student under the question head",
+            "",
+            f"The encoder and the fixed head come from `{base['path']}`, trained on `{data.get('path')}`"
+            + (" with " + ", ".join(f"`{d}`" for d in data["extra"]) if data.get("extra") else "")
+            + f" (texts per split: {splits_text}). On its {btest.get('n_texts')} test texts its fixed head scored "
+            f"ROC-AUC {_fmt(btest.get('auc'))}, Pearson r {_fmt(btest.get('pearson'))} and MAE {_fmt(btest.get('mae'))} "
+            f"against the teacher (training-mean baseline MAE {_fmt(btest.get('baseline_mae'))}); "
+            f"{btr.get('epochs')} epoch(s), {btr.get('steps')} steps in {btr.get('fit_seconds')} s, precision "
+            f"{btr.get('precision')}.",
+            "",
+        ]
     hp = tr["hyperparameters"]
     lines += [
         "## Training",
