@@ -365,8 +365,10 @@ def label_commands(teacher: dict, data: str) -> list[str]:
     label = f"qaemb-fast label --teacher {teacher['teacher']} --questions {questions} --corpus {teacher['corpus']}"
     if teacher.get("questions_per_text"):
         label += f" --questions-per-text {teacher['questions_per_text']}"
-    if teacher.get("reused_from"):  # answers copied from earlier jobs: the same answers without the teacher's time
-        label += " --reuse " + " ".join(teacher["reused_from"])
+    from distill.label import REUSED_FROM
+
+    if teacher.get(REUSED_FROM):  # answers copied from earlier jobs: the same answers without the teacher's time
+        label += " --reuse " + " ".join(teacher[REUSED_FROM])
     if teacher.get("partial"):
         # A preliminary model: trained on the chunks labelled so far, exported from the (unfinished) job's folder.
         return [f"{label} --out {teacher.get('labels_folder', 'LABELS')} --export-partial {data}"]
@@ -514,10 +516,6 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
     labelled_on = [*teacher.get("labelled_by", []), *teacher.get("workers", [])]
     if labelled_on:
         lines += ["", "Labelled on:", "", *[f"- {w}" for w in labelled_on]]
-    # How a binary answer is decided: the student learns the calibrated teacher answers, so its P(yes) > 0.5 is the
-    # calibrated teacher's decision (distill/calibration.py).
-    from distill.calibration import Calibration
-
     if extra_provenances:
         lines += ["", "Also trained on (`--extra-data`):", ""]
         for folder, prov in extra_provenances:
@@ -526,6 +524,10 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
                 f"- `{folder}`: {prov.get('num_rows', '?')} texts from `{prov.get('corpus')}`, "
                 f"{len(prov.get('questions', []))} questions{sparse}"
             )
+    # How a binary answer is decided: the student learns the calibrated teacher answers, so its P(yes) > 0.5 is the
+    # calibrated teacher's decision (distill/calibration.py).
+    from distill.calibration import Calibration
+
     calibration = Calibration.from_dict(teacher.get("calibration"))
     lines += [
         "",
