@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv=None):
     from distill.label import answers_by_text
     from distill.labelled_dataset import load_labelled_dataset
-    from evaluation.any_question import padded, token_states
+    from evaluation.any_question import head_answers, padded, token_states
     from qaemb_fast.student import QuestionHead, StudentModel
     from training.data import split_by_document
     from training.module import question_metrics
@@ -107,13 +107,7 @@ def main(argv=None):
         return head.eval()
 
     def score(head, states, pooled, questions, answers):
-        preds = []
-        with torch.inference_mode():
-            projected = head.project_questions(questions)
-            for start in range(0, len(pooled), 64):
-                tokens, mask = padded(states[start : start + 64])
-                preds.append(torch.sigmoid(head(pooled[start : start + 64], projected, tokens, mask)))
-        m = question_metrics(torch.cat(preds).numpy(), answers)
+        m = question_metrics(head_answers(head, states, pooled, questions), answers)
         return float(np.nanmean(m["auc"])), float(np.nanmean(m["pearson"]))
 
     rows = []

@@ -33,7 +33,7 @@ LAYERS = (3, 4, 5, 6)
 def main(argv=None):
     from distill.label import answers_by_text
     from distill.labelled_dataset import load_labelled_dataset
-    from evaluation.any_question import padded, token_states
+    from evaluation.any_question import head_answers, padded, token_states
     from evaluation.d3 import load_d3_tasks
     from qaemb_fast.student import QuestionHead, StudentModel
     from training.data import split_by_document
@@ -130,15 +130,6 @@ def main(argv=None):
             )
         return head.eval()
 
-    def predict(head, states, pooled, q):
-        out = []
-        with torch.inference_mode():
-            projected = head.project_questions(q)
-            for s in range(0, len(states), 64):
-                st, m = padded(states[s : s + 64])
-                out.append(torch.sigmoid(head(pooled[s : s + 64], projected, st, m)))
-        return torch.cat(out).numpy()
-
     from sklearn.metrics import roc_auc_score
 
     results = {}
@@ -148,15 +139,15 @@ def main(argv=None):
         o.update({k: int(v) for k, v in (x.split("=") for x in opts)})
         layer = o["layer"]
         head = fit(kind, **o)
-        held_pred = predict(head, held_states[layer], held_pooled, q_held)
+        held_pred = head_answers(head, held_states[layer], held_pooled, q_held)
         m = question_metrics(held_pred, held_answers)
         test = list(split["test"])
-        seen_pred = predict(head, [def_states[layer][i] for i in test], def_pooled[test], q_train[:nq])
+        seen_pred = head_answers(head, [def_states[layer][i] for i in test], def_pooled[test], q_train[:nq])
         ms = question_metrics(seen_pred, default_answers[test])
         d3_aucs = []
         for j, (_, _, labels) in enumerate(d3):
             st, pooled = d3_feats[j]
-            pred = predict(head, st[layer], pooled, q_d3[j : j + 1])[:, 0]
+            pred = head_answers(head, st[layer], pooled, q_d3[j : j + 1])[:, 0]
             d3_aucs.append(roc_auc_score(labels, pred))
         results[spec] = {
             "heldout_auc": float(np.nanmean(m["auc"])),

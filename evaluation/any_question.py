@@ -78,6 +78,20 @@ def padded(states: list):
     return out, mask
 
 
+def head_answers(head, states: list, pooled, questions, batch_size: int = 64) -> np.ndarray:
+    """P(yes) (n, Q) of a `QuestionHead` on cached features: token states (n items of (T_i, hidden)), mean-pooled
+    text states (n, hidden) and question embeddings (Q, hidden); the benchmarks fit heads on such caches."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        projected = head.project_questions(questions)  # once for every text
+        for start in range(0, len(states), batch_size):
+            tokens, mask = padded(states[start : start + batch_size])
+            out.append(torch.sigmoid(head(pooled[start : start + batch_size], projected, tokens, mask)))
+    return torch.cat(out).numpy()
+
+
 def summarize(preds: np.ndarray, targets: np.ndarray) -> dict:
     from training.module import question_metrics
 

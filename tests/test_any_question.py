@@ -237,6 +237,27 @@ def test_question_head_takes_shared_or_per_text_questions():
         torch.testing.assert_close(head(pooled, projected, garbage, mask), shared)
 
 
+def test_head_answers_on_cached_features_match_one_text_at_a_time():
+    """The benchmarks' batched answers from cached token states (texts of different lengths, padded per batch)
+    equal the head applied to each text alone, with no padding."""
+    from evaluation.any_question import head_answers
+    from qaemb_fast.student import QuestionHead
+
+    torch.manual_seed(0)
+    head = QuestionHead(12, 8, attention_heads=2).eval()
+    states = [torch.randn(n, 12) for n in (5, 2, 7, 1, 3)]
+    pooled, questions = torch.randn(5, 12), torch.randn(4, 12)
+    got = head_answers(head, states, pooled, questions, batch_size=2)
+    with torch.no_grad():
+        projected = head.project_questions(questions)
+        want = [
+            torch.sigmoid(head(pooled[i : i + 1], projected, s[None], torch.ones(1, len(s), dtype=torch.long)))
+            for i, s in enumerate(states)
+        ]
+    assert got.shape == (5, 4)
+    np.testing.assert_allclose(got, torch.cat(want).numpy(), atol=1e-6)
+
+
 @pytest.mark.parametrize("attention", [True, False], ids=["attention-head", "pooled-head"])
 def test_any_question_answers_match_the_plain_computation(any_question_checkpoint, base_checkpoint, attention):
     if attention:
