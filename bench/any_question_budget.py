@@ -1,7 +1,10 @@
 """Does the question head get better with more teacher labels? (issue 14: "a modest budget already gives a
 measurable model, and more labels improve it")
 
-    python bench/any_question_budget.py        # writes bench/results/any_question/budget.md
+    python bench/any_question_budget.py --student DIR     # writes bench/results/any_question/budget.md
+
+DIR: a student whose encoder never trained on the pool labels (the shipped default's was tuned on them; the README
+says which student the committed curve comes from).
 
 The question head trains on a frozen encoder (`qaemb-fast train --question-head-width`), so its inputs can be
 computed once: the default student's pooled text embeddings, token states (at the layer the shipped question head
@@ -35,7 +38,11 @@ def main(argv=None):
     from training.module import question_metrics
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--student", default=str(ROOT / "checkpoints" / "default"), help="the frozen student")
+    p.add_argument(
+        "--student",
+        default=str(ROOT / "checkpoints" / "default"),
+        help="a student whose encoder never trained on the pool labels (not one tuned with --tune-encoder on them)",
+    )
     p.add_argument("--pool-labels", default=str(ROOT / "bench" / "labels" / "pool-train" / "teacher-answers"))
     p.add_argument("--heldout-labels", default=str(ROOT / "bench" / "labels" / "pool-eval" / "teacher-answers"))
     p.add_argument("--fractions", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0])
@@ -45,6 +52,12 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     model = StudentModel.from_pretrained(args.student)
+    if model.config.metrics.get("training", {}).get("hyperparameters", {}).get("tune_encoder"):
+        raise SystemExit(
+            f"{args.student}: its encoder trained with the question head (--tune-encoder) on the pool labels, so the "
+            "curve would not start from zero pool labels; pass a frozen-encoder student with --student (the README "
+            "names one)"
+        )
     ds, _, _ = load_labelled_dataset(ROOT / "checkpoints" / "default-labels")
     split = split_by_document(ds["doc_id"], 0.1, 0.1, 0)
     default_answers = np.asarray(ds.with_format("numpy")["answers"], dtype=np.float32)

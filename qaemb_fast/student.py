@@ -331,11 +331,17 @@ class StudentModel(nn.Module):
         """input_ids, attention_mask (, token_type_ids): (B, T) -> logits (B, Q) for the fixed head's questions, or
         (B, R) for the R questions of rows=`question_rows(...)`."""
         # The token states are kept only when a question goes through a question head that reads them.
-        needs_tokens = rows is not None and rows[1] is not None and self.config.question_head_attention_heads > 0
-        out = self._encode(input_ids, attention_mask, token_type_ids, needs_tokens)
-        pooled = self.pool(out.last_hidden_state, attention_mask)
-        tokens = out.hidden_states[self.config.question_head_layer] if needs_tokens else None
+        needs_tokens = rows is not None and rows[1] is not None
+        pooled, tokens = self.features(input_ids, attention_mask, token_type_ids, needs_tokens)
         return self.answer(pooled, rows, tokens, attention_mask)
+
+    def features(self, input_ids, attention_mask, token_type_ids=None, question_head: bool = False):
+        """(B, T) token ids -> (pooled (B, hidden), token states (B, T, hidden) at the question head's layer, or None
+        unless question_head and the question head attends over tokens): what `answer` reads."""
+        needs_tokens = question_head and self.config.question_head_attention_heads > 0
+        out = self._encode(input_ids, attention_mask, token_type_ids, needs_tokens)
+        tokens = out.hidden_states[self.config.question_head_layer] if needs_tokens else None
+        return self.pool(out.last_hidden_state, attention_mask), tokens
 
     def answer(self, pooled: torch.Tensor, rows=None, tokens=None, attention_mask=None) -> torch.Tensor:
         """Logits from pooled texts (B, hidden): the fixed head's (B, Q), or (B, R) for rows=(fixed (R,) long: the
@@ -352,7 +358,7 @@ class StudentModel(nn.Module):
 
     def pooled(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
         """(B, T) token ids -> (B, hidden) pooled text embeddings."""
-        return self.pool(self._encode(input_ids, attention_mask, token_type_ids).last_hidden_state, attention_mask)
+        return self.features(input_ids, attention_mask, token_type_ids)[0]
 
     def _encode(self, input_ids, attention_mask, token_type_ids=None, hidden_states: bool = False):
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -368,11 +374,19 @@ class StudentModel(nn.Module):
         device = next(self.parameters()).device
         out = []
         for start in range(0, len(questions), batch_size):
-            batch = self.tokenize(questions[start : start + batch_size], max_length=min(64, self.max_positions or 64))
-            batch = {k: v.to(device) for k, v in batch.items()}
-            hidden = self.encoder(**batch).last_hidden_state
-            out.append(mean_pool(hidden, batch["attention_mask"]))
+            batch = {k: v.to(device) for k, v in self.tokenize_questions(questions[start : start + batch_size]).items()}
+            out.append(self.embed_tokens(**batch))
         return torch.cat(out)
+
+    def tokenize_questions(self, questions: list[str]) -> dict:
+        """`tokenize` for question texts: no truncation below 64 tokens (a question is short)."""
+        return self.tokenize(questions, max_length=min(64, self.max_positions or 64))
+
+    def embed_tokens(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        """(Q, T) token ids of question texts -> (Q, hidden) question embeddings: the encoder's mean-pooled states
+        (whatever the texts' pooling), with gradients when the encoder trains with the question head."""
+        hidden = self._encode(input_ids, attention_mask, token_type_ids).last_hidden_state
+        return mean_pool(hidden, attention_mask)
 
     def question_rows(self, questions, embeddings: torch.Tensor | None = None, use_fixed_head: bool = True):
         """What `forward(..., rows=...)` needs to answer `questions` (strings): (fixed (R,) long, projected (R, width)

@@ -180,6 +180,64 @@ def test_question_head_training_freezes_the_encoder_and_the_fixed_head(base_chec
     assert len(metrics["per_question"]["auc"]) == 6
 
 
+@pytest.fixture(scope="module")
+def tuned_checkpoint(tmp_path_factory, any_question_checkpoint):
+    """The question-head student trained further with its encoder and fixed head (--tune-encoder)."""
+    root = tmp_path_factory.mktemp("tuned")
+    dense = write_keyword_dataset(root / "dense", n_docs=10, per_doc=4)
+    sparse = write_sparse_dataset(root / "sparse", [KEYWORD_QUESTIONS[0], *NEW_QUESTIONS], keep=2)
+    config = TrainConfig(data=str(dense), extra_data=(str(sparse),), out=str(root / "tuned"),
+                         init_from=str(any_question_checkpoint), question_head_width=16, question_head_attention_heads=4,
+                         question_head_layer=-2, tune_encoder=True, max_epochs=1, batch_size=8, lr=1e-3, **quiet())  # fmt: skip
+    return train(config)
+
+
+def test_tuning_the_encoder_trains_every_part_from_the_students_own_question_head(
+    any_question_checkpoint, tuned_checkpoint
+):
+    from training.train import with_question_head
+
+    before = StudentModel.from_pretrained(any_question_checkpoint)
+    # Same settings: the question head continues from the one the student carries, not from a new one.
+    again = with_question_head(before, 16, attention_heads=4, layer=before.config.question_head_layer)
+    assert all(torch.equal(v, before.state_dict()[k]) for k, v in again.state_dict().items())
+    tuned = StudentModel.from_pretrained(tuned_checkpoint)
+    changed = {k.split(".")[0] for k, v in tuned.state_dict().items() if not torch.equal(v, before.state_dict()[k])}
+    assert changed == {"encoder", "head", "question_head"}
+    assert tuned.config.seen_questions == NEW_QUESTIONS
+    card = (tuned_checkpoint / "README.md").read_text()
+    assert "with the encoder and the fixed head fine-tuned together with it" in card
+    # Its card reproduces the question head it continued from, then this run.
+    assert tuned.config.metrics["question_head_continued_from"] == str(any_question_checkpoint)
+    head_runs = [line for line in card.split("## Reproduce", 1)[1].splitlines() if "--question-head-width" in line]
+    assert len(head_runs) == 2 and "--tune-encoder" not in head_runs[0] and "--tune-encoder" in head_runs[1]
+
+
+def test_tuned_loss_is_both_heads_cross_entropy_computed_as_inference_answers(tuned_checkpoint):
+    """The training step's logits (the batch's questions embedded with trimmed padding) are the ones inference
+    gives, and its loss adds the fixed head's cross-entropy on its own questions to the question head's."""
+    from training.module import StudentLightningModule
+
+    model = StudentModel.from_pretrained(tuned_checkpoint)
+    questions = [*KEYWORD_QUESTIONS, *NEW_QUESTIONS]
+    module = StudentLightningModule(model, questions=questions, tune_encoder=True).eval()  # no dropout
+    texts = ["a dog ate bread", "the red car", "my cat is blue"]
+    batch = {k: v for k, v in model.tokenize(texts).items() if k != "token_type_ids"}
+    targets = torch.rand(3, len(questions), generator=torch.Generator().manual_seed(0))
+    targets[0, [1, 5]] = targets[2, [0, 4, 5]] = np.nan  # column 5 is asked of one text only
+    targets[:, 3] = np.nan  # a fixed-head question no text in the batch was asked
+    loss = module._shared_step({**batch, "targets": targets, "index": torch.arange(3)}, "train")
+    with torch.no_grad():
+        by_head = model(**batch, rows=model.question_rows(questions, use_fixed_head=False))
+        fixed = model(**batch)
+    asked = ~torch.isnan(targets)
+    on_fixed = asked[:, : len(KEYWORD_QUESTIONS)]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    fixed_targets = targets[:, : len(KEYWORD_QUESTIONS)]
+    expected = bce(by_head[asked], targets[asked]) + bce(fixed[on_fixed], fixed_targets[on_fixed])
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+
+
 def plain_question_head_logit(model, text: str, question: str) -> torch.Tensor:
     """The reference for one (text, question) pair, with nothing batched or padded: the MLP over [text proj.,
     question proj., product] and, for a head with attention, each head's softmax read of the text's own tokens."""
@@ -345,6 +403,23 @@ def test_ddp_on_two_cpu_processes_trains_and_exports(tmp_path, base_checkpoint):
     training = loaded.config.metrics["training"]
     assert training["devices"] == 2
     assert loaded.config.metrics["test"]["n_texts"] > 0
+
+
+def test_ddp_tunes_the_encoder_with_the_question_head_on_sparse_data(tmp_path, any_question_checkpoint):
+    """The same with --tune-encoder, where a batch may ask no question of the fixed head: still every parameter gets
+    a gradient, as DDP requires."""
+    dense = write_keyword_dataset(tmp_path / "dense", n_docs=12, per_doc=4)
+    sparse = write_sparse_dataset(tmp_path / "sparse", NEW_QUESTIONS, keep=1)
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "qaemb_cli.main", "train", "--data", str(dense), "--extra-data", str(sparse),
+           "--out", str(out), "--init-from", str(any_question_checkpoint), "--question-head-width", "16",
+           "--question-head-layer", "-2", "--tune-encoder", "--accelerator", "cpu", "--strategy", "ddp", "--devices", "2",
+           "--max-epochs", "1", "--batch-size", "2", "--no-enable-progress-bar"]  # fmt: skip
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = StudentModel.from_pretrained(out)
+    assert loaded.config.metrics["training"]["devices"] == 2 and loaded.answers_any_question
 
 
 def test_eval_any_question_scores_seen_and_unseen_questions_and_writes_the_card(tmp_path, any_question_checkpoint):

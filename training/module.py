@@ -5,9 +5,11 @@ about Lightning, so inference never imports it).
       -> StudentModel -> logits (B, Q) -> BCE-with-logits against the soft targets (or P > 0.5 when binarized),
          averaged over the asked pairs
 
-With `questions`, the logits come from the student's question head, for each question from its embedding, which
-is computed once by the frozen encoder (the encoder and the fixed head
-are frozen in this mode, so the embeddings a question gets at inference are the ones it was trained with).
+With `questions`, the logits come from the student's question head, for each question from its embedding. By default
+the encoder and the fixed head are frozen and each question's embedding is computed once, by the very encoder that
+embeds it at inference. With `tune_encoder` they all learn together: every step embeds the batch's asked questions
+through the encoder (with gradients), and the loss adds the fixed head's on its own questions, so the rows the
+student answers its trained questions with move with the encoder they read.
 
 One shared step serves train/val/test. Validation and test collect every prediction (synced across processes
 under DDP) and score each question against the teacher:
@@ -141,7 +143,7 @@ class StudentLightningModule(L.LightningModule):
     """
 
     def __init__(self, model: StudentModel, lr: float = 5e-5, weight_decay: float = 0.01, warmup_ratio: float = 0.1,
-                 binarize_targets: bool = False, questions: list[str] | None = None):  # fmt: skip
+                 binarize_targets: bool = False, questions: list[str] | None = None, tune_encoder: bool = False):  # fmt: skip
         super().__init__()
         self.save_hyperparameters(ignore=["model", "questions"])
         # Lightning keeps each submodule's train/eval mode as it finds it, and `from_backbone` returns an eval-mode
@@ -149,9 +151,19 @@ class StudentLightningModule(L.LightningModule):
         self.model = model.train()
         # questions: train the question head on these (the data's columns); None: the fixed head's questions.
         self.questions = list(questions) if questions is not None else None
-        if self.questions is not None:
-            if model.question_head is None:
-                raise ValueError("training on questions needs a student with a question head (question_head_width > 0)")
+        if tune_encoder and self.questions is None:
+            raise ValueError("tune_encoder trains the encoder with a question head: pass the questions it learns")
+        if self.questions is not None and model.question_head is None:
+            raise ValueError("training on questions needs a student with a question head (question_head_width > 0)")
+        if self.questions is not None and tune_encoder:
+            # Everything learns: the questions are tokenized once and embedded at every step, with gradients.
+            tokens = model.tokenize_questions(self.questions)
+            self.register_buffer("question_ids", tokens["input_ids"], persistent=False)
+            self.register_buffer("question_mask", tokens["attention_mask"], persistent=False)
+            index = {q: i for i, q in enumerate(model.questions)}
+            fixed = torch.tensor([index.get(q, -1) for q in self.questions], dtype=torch.long)
+            self.register_buffer("fixed_index", fixed, persistent=False)  # column -> fixed-head row, -1: none
+        elif self.questions is not None:
             # Frozen encoder and fixed head: only the question head learns, and each question's embedding is computed
             # once, by the very encoder that embeds it at inference.
             model.encoder.requires_grad_(False)
@@ -178,19 +190,50 @@ class StudentLightningModule(L.LightningModule):
     def forward(self, input_ids, attention_mask) -> torch.Tensor:
         if self.questions is None:
             return self.model(input_ids, attention_mask)
+        if self.hparams.tune_encoder:
+            every = torch.ones((len(input_ids), len(self.questions)), dtype=torch.bool, device=input_ids.device)
+            return self.tuned_logits(input_ids, attention_mask, every)[0]
         rows = self.model.question_rows(self.questions, self.question_embeddings, use_fixed_head=False)
         return self.model(input_ids, attention_mask, rows=rows)
 
     def on_train_epoch_start(self) -> None:
-        if self.questions is not None:
+        if self.questions is not None and not self.hparams.tune_encoder:
             self.model.encoder.eval()  # frozen: no dropout, so its features are the ones inference sees
 
+    def tuned_logits(self, input_ids, attention_mask, asked) -> tuple[torch.Tensor, torch.Tensor]:
+        """With tune_encoder: (question-head logits (B, Q), 0 for columns no text in the batch was asked; fixed-head
+        logits (B, Q), 0 for columns the fixed head does not answer). Only the asked (B, Q) columns' questions are
+        embedded, through the training encoder."""
+        columns = asked.any(dim=0).nonzero().flatten()
+        mask = self.question_mask[columns]
+        length = int(mask.sum(dim=1).max()) if len(columns) else 1
+        embeddings = self.model.embed_tokens(self.question_ids[columns, :length], mask[:, :length])
+        projected = self.model.question_head.project_questions(embeddings)
+        pooled, tokens = self.model.features(input_ids, attention_mask, question_head=True)
+        rows = (torch.full_like(columns, -1), projected)
+        head = self.model.answer(pooled, rows, tokens, attention_mask).float()
+        question_logits = head.new_zeros(asked.shape).index_copy(1, columns, head)
+        fixed = self.fixed_index >= 0
+        fixed_logits = head.new_zeros(asked.shape)
+        fixed_logits[:, fixed] = self.model.head(pooled)[:, self.fixed_index[fixed]].float()
+        return question_logits, fixed_logits
+
     def _shared_step(self, batch: dict, stage: str) -> torch.Tensor:
-        logits = self(batch["input_ids"], batch["attention_mask"]).float()  # loss in fp32 even under bf16 autocast
         targets = batch["targets"].float()
         asked = ~torch.isnan(targets)  # sparse data: only asked pairs count
         goal = (targets > 0.5).float() if self.hparams.binarize_targets else targets
+        if self.hparams.tune_encoder:
+            logits, fixed_logits = self.tuned_logits(batch["input_ids"], batch["attention_mask"], asked)
+        else:
+            logits = self(batch["input_ids"], batch["attention_mask"]).float()  # loss in fp32 even under bf16 autocast
         loss = F.binary_cross_entropy_with_logits(logits[asked], goal[asked]) if asked.any() else logits.sum() * 0
+        if self.hparams.tune_encoder:  # the fixed head learns its own questions beside the question head
+            on_fixed = asked & (self.fixed_index >= 0)
+            # A batch without such pairs still adds a zero term: under DDP every parameter needs its gradient.
+            fixed_loss = fixed_logits.sum() * 0
+            if on_fixed.any():
+                fixed_loss = F.binary_cross_entropy_with_logits(fixed_logits[on_fixed], goal[on_fixed])
+            loss = loss + fixed_loss
         n = len(targets)
         if stage == "train":
             self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)

@@ -45,7 +45,14 @@ class TrainConfig:
     questions: str | None = _opt(None, "question-set file the dataset must answer (default: the dataset's questions)")
     init_from: str | None = _opt(None, "a trained student checkpoint to start from (encoder, tokenizer, fixed head)")
     question_head_width: int = _opt(
-        0, "> 0: train a question head of this width that answers any question, on a frozen --init-from student"
+        0,
+        "> 0: train a question head of this width that answers any question, on an --init-from student (frozen "
+        "unless --tune-encoder; one that already carries a question head of these settings continues from it)",
+    )
+    tune_encoder: bool = _opt(
+        False,
+        "with --question-head-width: fine-tune the encoder and the fixed head together with the question head (each "
+        "step embeds the batch's questions through the encoder) instead of freezing them",
     )
     question_head_attention_heads: int = _opt(
         4,
@@ -187,19 +194,24 @@ def train(config: TrainConfig, model=None) -> Path:
         question_set = qs if question_set is None else question_set.union(qs)
     if config.questions is not None and len(data_dirs) > 1:
         question_set = as_question_set(config.questions)
-    base_metrics = None  # what the frozen student under a new question head was trained on, for the model card
+    base_metrics = None  # what the student under a question head was trained on, for the model card
+    continued_from = None  # the --init-from student whose question head this one continues training
     if config.question_head_width:
         if not config.init_from:
-            raise ValueError("--question-head-width trains on a frozen trained student: give it with --init-from")
+            raise ValueError("--question-head-width trains on a trained student: give it with --init-from")
         base = StudentModel.from_pretrained(config.init_from)
         base_metrics = base_summary(base.config.metrics, config.init_from)
         model = with_question_head(
             base, config.question_head_width, config.question_head_attention_heads, config.question_head_layer
         )
+        if continues_question_head(base.config, model.config):  # the card then keeps the base head's training
+            continued_from = str(config.init_from)
     elif model is None and config.init_from:
         model = StudentModel.from_pretrained(config.init_from)
     elif model is None:
         model = StudentModel.from_backbone(config.backbone, question_set, config.pooling, config.max_length)
+    if config.tune_encoder and not config.question_head_width:
+        raise ValueError("--tune-encoder trains the encoder with a question head: give --question-head-width too")
     if not config.question_head_width and model.config.question_set_hash != question_set.hash:
         raise ValueError(
             f"the model answers {model.num_questions} other questions than the dataset's {len(question_set)}"
@@ -213,7 +225,7 @@ def train(config: TrainConfig, model=None) -> Path:
     head_questions = list(question_set.questions) if config.question_head_width else None
     module = StudentLightningModule(
         model, lr=config.lr, weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio,
-        binarize_targets=config.binarize_targets, questions=head_questions,
+        binarize_targets=config.binarize_targets, questions=head_questions, tune_encoder=config.tune_encoder,
     )  # fmt: skip
     trainer, checkpoint = build_trainer(config)
 
@@ -246,6 +258,7 @@ def train(config: TrainConfig, model=None) -> Path:
         # The columns of per_question: the data's questions (the question head's, when it was trained).
         "questions": list(question_set.questions),
         **({"base": base_metrics} if base_metrics else {}),
+        **({"question_head_continued_from": continued_from} if continued_from else {}),
         "training": {
             "epochs": trainer.current_epoch,
             "steps": trainer.global_step,
@@ -278,8 +291,9 @@ def train(config: TrainConfig, model=None) -> Path:
 
 
 def with_question_head(base, width: int, attention_heads: int = 0, layer: int = -1):
-    """A copy of the trained student `base` (same encoder, tokenizer and fixed head) with a new question head of
-    `width`; with attention_heads > 0 its question attends over the token states of encoder layer `layer`."""
+    """A copy of the trained student `base` (same encoder, tokenizer and fixed head) with a question head of `width`;
+    with attention_heads > 0 its question attends over the token states of encoder layer `layer`. The head is new,
+    unless `base` already carries one of these settings: then it is a copy of that one, to train further."""
     from dataclasses import replace
 
     from qaemb_fast.student import StudentModel
@@ -293,7 +307,15 @@ def with_question_head(base, width: int, attention_heads: int = 0, layer: int = 
     )  # fmt: skip
     model = StudentModel(config, encoder=base.encoder, tokenizer=base.tokenizer)
     model.head.load_state_dict(base.head.state_dict())
+    if continues_question_head(base.config, config):
+        model.question_head.load_state_dict(base.question_head.state_dict())
     return model
+
+
+def continues_question_head(base_config, config) -> bool:
+    """Does a question head of `config`'s settings continue from the one `base_config`'s student carries?"""
+    settings = ("question_head_width", "question_head_attention_heads", "question_head_layer")
+    return base_config.question_head_width > 0 and all(getattr(base_config, k) == getattr(config, k) for k in settings)
 
 
 def base_summary(metrics: dict, path) -> dict | None:
@@ -417,14 +439,16 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
     base_commands = reproduce_commands(Path(config.init_from) / "README.md") if config.init_from else []
     extra_labels = [line for folder, provenance in extra_provenances for line in label_commands(provenance, folder)]
     if config.question_head_width:
-        # This run's question head replaces the base's: drop the base's question-head training and its labelling of
-        # the extra folders this run lists itself (e.g. an earlier partial export of the same job).
-        outs = {line.split(" --out ")[1].split()[0] for line in extra_labels}
+        # The base's labelling of an extra folder this run lists itself (e.g. an earlier partial export of the same
+        # job) becomes this run's, in its place. When this run's question head is a new one, the base's training of
+        # a question head on its frozen encoder goes (nothing of it is left); a base question head trained with
+        # --tune-encoder also changed the encoder, and one this run continues from is its starting point: those stay.
+        labelling = {line.split(" --out ")[1].split()[0]: line for line in extra_labels}
+        new_head = not student_config.metrics.get("question_head_continued_from")
         base_commands = [
-            line
+            labelling.get(line.split(" --out ")[-1].split()[0], line) if line.startswith("qaemb-fast label") else line
             for line in base_commands
-            if "--question-head-width" not in line
-            and not (line.startswith("qaemb-fast label") and line.split(" --out ")[-1].split()[0] in outs)
+            if not (new_head and "--question-head-width" in line and "--tune-encoder" not in line)
         ]
     if base_commands:
         base_commands = [f"# first, the student it started from (--init-from {config.init_from}):", *base_commands]
@@ -481,9 +505,15 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
                 )
                 + ". It was trained on "
                 f"{len(scored_questions)} questions "
-                f"({len(student_config.seen_questions)} beyond the fixed head's), with "
-                f'the encoder and the fixed head frozen as `{config.init_from}` left them (see "The student under the '
-                'question head"); the fixed head still answers its own questions. The held-out metrics below score '
+                f"({len(student_config.seen_questions)} beyond the fixed head's), "
+                + (
+                    f"starting from `{config.init_from}`, with the encoder and the fixed head fine-tuned together "
+                    "with it (the fixed head on its own questions)"
+                    if config.tune_encoder
+                    else f"with the encoder and the fixed head frozen as `{config.init_from}` left them"
+                )
+                + ' (see "The student under the question head"); the fixed head still answers its own questions. '
+                "The held-out metrics below score "
                 "the question head alone on every training question (the fixed head's scores, and those for questions "
                 'it never saw, are under "Any question").',
                 "",
@@ -577,7 +607,7 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
         lines += [
             "## The student under the question head",
             "",
-            f"The encoder and the fixed head come from `{base['path']}`, trained on `{data.get('path')}`"
+            f"The encoder and the fixed head {'started' if config.tune_encoder else 'come'} from `{base['path']}`, trained on `{data.get('path')}`"
             + (" with " + ", ".join(f"`{d}`" for d in data["extra"]) if data.get("extra") else "")
             + f" (texts per split: {splits_text}). On its {btest.get('n_texts')} test texts its fixed head scored "
             f"ROC-AUC {_fmt(btest.get('auc'))}, Pearson r {_fmt(btest.get('pearson'))} and MAE {_fmt(btest.get('mae'))} "
