@@ -508,7 +508,7 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
                 f"({len(student_config.seen_questions)} beyond the fixed head's), "
                 + (
                     f"starting from `{config.init_from}`, with the encoder and the fixed head fine-tuned together "
-                    "with it (the fixed head on its own questions)"
+                    "with it, the fixed head on its own questions"
                     if config.tune_encoder
                     else f"with the encoder and the fixed head frozen as `{config.init_from}` left them"
                 )
