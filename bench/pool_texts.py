@@ -1,6 +1,7 @@
 """Texts for labelling the question pool (issue 14): a training corpus and an evaluation corpus, disjoint by document.
 
     python bench/pool_texts.py            # writes bench/labels/pool-train/texts.jsonl and pool-eval/texts.jsonl
+                                          # and the second training round, bench/labels/pool-train-2/texts.jsonl
 
 Sources (never D3 texts, never the real-fmri test stories):
   - the default corpus (checkpoints/default-labels): its training documents for pool-train, the documents
@@ -9,6 +10,10 @@ Sources (never D3 texts, never the real-fmri test stories):
     reviews longer than 80 words are skipped (the teacher's cost grows with the text);
   - the real-fmri training stories as 20-word windows; EVAL_STORIES are kept for pool-eval only.
 Each corpus is shuffled (seed 0) so that any prefix of a labelling job is a mix of all sources.
+
+pool-train-2 is more training texts for the same questions, drawn afterwards (seed 1) from the same training sources
+minus every text pool-train already has, so pool-train and pool-eval stay exactly as they were labelled; it is its
+own labelling folder (`qaemb-fast train --extra-data ... bench/labels/pool-train-2/teacher-answers`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ REAL_FMRI = ROOT.parent / "shared" / "data" / "real-fmri"
 EVAL_STORIES = ("avatar", "legacy")
 TRAIN_COUNTS = {"default": 700, "food": 400, "fortunes": 300, "stories": 600}
 EVAL_COUNTS = {"default": 50, "food": 35, "fortunes": 30, "stories": 35}
+ROUND_2_COUNTS = {"default": 700, "food": 400, "fortunes": 250, "stories": 650}
 WINDOW = 20
 
 
@@ -60,17 +66,25 @@ def main():
     def pick(rows, part):
         return [{"text": r["text"], "doc_id": r["doc_id"]} for r in rows if r["split"] == part]
 
-    corpora = {}
-    for name, part, counts in (("pool-train", "train", TRAIN_COUNTS), ("pool-eval", "test", EVAL_COUNTS)):
-        rows = sample(default[part], counts["default"])
-        rows += sample(pick(food, part), counts["food"]) + sample(pick(fortunes, part), counts["fortunes"])
+    def draw(part, counts, used=frozenset()):
+        """A shuffled mix of every source's `part`, `counts` texts each, none of them in `used`."""
+        fresh = [r for r in default[part] if r["text"] not in used]
+        rows = sample(fresh, counts["default"])
+        for source, n in ((food, counts["food"]), (fortunes, counts["fortunes"])):
+            rows += sample([r for r in pick(source, part) if r["text"] not in used], n)
         names = [s for s in train_stories if s not in EVAL_STORIES] if part == "train" else list(EVAL_STORIES)
         per_story = -(-counts["stories"] // len(names))
-        windows = [w for s in names for w in story_windows(s, rng, per_story)]
+        windows = [w for s in names for w in story_windows(s, rng, per_story) if w["text"] not in used]
         rows += sample(windows, counts["stories"])
-        corpora[name] = [rows[i] for i in rng.permutation(len(rows))]
-    train_docs = {r["doc_id"] for r in corpora["pool-train"]}
-    assert not train_docs & {r["doc_id"] for r in corpora["pool-eval"]}, "a document on both sides"
+        return [rows[i] for i in rng.permutation(len(rows))]
+
+    corpora = {"pool-train": draw("train", TRAIN_COUNTS), "pool-eval": draw("test", EVAL_COUNTS)}
+    rng = np.random.default_rng(1)  # round 2 after round 1: the first two corpora are unchanged by it
+    corpora["pool-train-2"] = draw("train", ROUND_2_COUNTS, used={r["text"] for r in corpora["pool-train"]})
+    eval_docs = {r["doc_id"] for r in corpora["pool-eval"]}
+    for name in ("pool-train", "pool-train-2"):
+        assert not {r["doc_id"] for r in corpora[name]} & eval_docs, f"a document in {name} and pool-eval"
+    assert not {r["text"] for r in corpora["pool-train"]} & {r["text"] for r in corpora["pool-train-2"]}
     for name, rows in corpora.items():
         out = ROOT / "bench" / "labels" / name / "texts.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
