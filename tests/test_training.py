@@ -293,6 +293,8 @@ def test_reproduce_command_parses_back_to_the_same_config():
     argv = __import__("shlex").split(to_command(config))
     assert argv[:2] == ["qaemb-fast", "train"]
     assert config_from_args(parser.parse_args(argv[1:]), TrainConfig) == config
+    # A machine's work folder is not part of what the run learns: the card's command leaves it out.
+    assert to_command(__import__("dataclasses").replace(config, work_dir="/tmp/w")) == to_command(config)
 
 
 # ----------------------------------------------------------------------------- errors

@@ -397,17 +397,23 @@ def label_commands(teacher: dict, data: str) -> list[str]:
     return [f"{label} --out {data}"]
 
 
+# Options the card's command leaves out: where Lightning writes its checkpoints and logs is one machine's path, and
+# changes nothing the run learns.
+NOT_IN_COMMAND = ("work_dir",)
+
+
 def to_command(config: TrainConfig) -> str:
     """The `qaemb-fast train ...` command for `config` (the model card prints it): data and out, then every option
-    that differs from its default. The command line (qaemb_cli, generated from TrainConfig's fields: `--field-name`,
-    `--no-field-name` for a false bool) parses it back to an equal TrainConfig; tests/test_training.py checks."""
+    that differs from its default, except NOT_IN_COMMAND. The command line (qaemb_cli, generated from TrainConfig's
+    fields: `--field-name`, `--no-field-name` for a false bool) parses it back to an equal TrainConfig, but for
+    those; tests/test_training.py checks."""
     import shlex
     from dataclasses import fields
 
     parts = ["qaemb-fast", "train", "--data", str(config.data), "--out", str(config.out)]
     for f in fields(TrainConfig):
         value = getattr(config, f.name)
-        if f.name in ("data", "out") or value == f.default:
+        if f.name in ("data", "out", *NOT_IN_COMMAND) or value == f.default:
             continue
         flag = "--" + f.name.replace("_", "-")
         if isinstance(value, bool):
