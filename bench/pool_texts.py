@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.labelled_dataset import load_labelled_dataset
+from qaemb_fast.texts import read_jsonl
 from training.data import split_by_document
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,10 +34,6 @@ TRAIN_COUNTS = {"default": 700, "food": 400, "fortunes": 300, "stories": 600}
 EVAL_COUNTS = {"default": 50, "food": 35, "fortunes": 30, "stories": 35}
 ROUND_2_COUNTS = {"default": 700, "food": 400, "fortunes": 250, "stories": 650}
 WINDOW = 20
-
-
-def read_jsonl(path):
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
 
 
 def story_windows(story: str, rng, n: int) -> list[dict]:

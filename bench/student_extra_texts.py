@@ -27,16 +27,13 @@ from pathlib import Path
 
 from distill.label import answers_by_text
 from distill.labelled_dataset import load_labelled_dataset
+from qaemb_fast.texts import read_jsonl
 from training.data import split_by_document
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ROOT / "bench" / "labels"
 OUT = LABELS / "student-extra"
 NGRAM = 6
-
-
-def read_jsonl(path):
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
 
 
 def ngrams(text: str) -> set[tuple[str, ...]]:
