@@ -384,6 +384,8 @@ def test_question_head_needs_a_trained_student(tmp_path):
     data = write_keyword_dataset(tmp_path / "data", n_docs=10, per_doc=4)
     with pytest.raises(ValueError, match="--init-from"):
         train(TrainConfig(data=str(data), out=str(tmp_path / "x"), question_head_width=8, **quiet()))
+    with pytest.raises(ValueError, match="give --question-head-width too"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "x"), tune_encoder=True, **quiet()))
 
 
 # ----------------------------------------------------------------------------- multi-device

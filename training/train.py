@@ -181,6 +181,8 @@ def train(config: TrainConfig, model=None) -> Path:
             "train() needs held-out documents for validation (picks the checkpoint) and test (the model card's "
             f"metrics): val_fraction and test_fraction must be > 0, got {config.val_fraction}, {config.test_fraction}"
         )
+    if config.tune_encoder and not config.question_head_width:
+        raise ValueError("--tune-encoder trains the encoder with a question head: give --question-head-width too")
     L.seed_everything(config.seed, workers=True)
     out = Path(config.out)
     if out.exists() and any(out.iterdir()) and not (out / "config.json").exists():
@@ -210,8 +212,6 @@ def train(config: TrainConfig, model=None) -> Path:
         model = StudentModel.from_pretrained(config.init_from)
     elif model is None:
         model = StudentModel.from_backbone(config.backbone, question_set, config.pooling, config.max_length)
-    if config.tune_encoder and not config.question_head_width:
-        raise ValueError("--tune-encoder trains the encoder with a question head: give --question-head-width too")
     if not config.question_head_width and model.config.question_set_hash != question_set.hash:
         raise ValueError(
             f"the model answers {model.num_questions} other questions than the dataset's {len(question_set)}"
