@@ -85,6 +85,7 @@ REUSE_MAY_DIFFER = (  # chunks hold raw answers; a reused row must hold every qu
 )
 TEACHER_HASH = "teacher_weights_sha256"
 REUSED_FROM = "reused_from"  # the --reuse folders whose answers a job copied
+QUESTIONS_FILE = "questions_file"  # the --questions file a job read (the provenance holds its questions, not its path)
 LABEL_CALIBRATIONS = ("shifted", "contextual", "none")  # "platt" needs labels: see distill/calibration.py
 MERGE_CLAIM = "merge"
 # Seconds without a heartbeat after which a claim held on another machine counts as abandoned. A heartbeat is
@@ -565,10 +566,14 @@ def run_labelling(config: LabelConfig, teacher=None, items=None) -> Path:
         return recalibrate(out, items, provenance)
     check_or_write_provenance(out, provenance)
     reused = reusable_answers(config.reuse, provenance) if config.reuse else {}
-    if config.reuse:  # not part of the setup: recorded so that a model card can repeat the cheap command
-        stored = read_provenance(out)
-        folders = list(dict.fromkeys([*stored.get(REUSED_FROM, []), *map(str, config.reuse)]))
-        atomic_write_json(out / PROVENANCE_FILE, dict(stored, **{REUSED_FROM: folders}))
+    # Not part of the setup: recorded so that a model card can repeat the command (with --reuse, the cheap one).
+    stored, notes = read_provenance(out), {}
+    if config.reuse:
+        notes[REUSED_FROM] = list(dict.fromkeys([*stored.get(REUSED_FROM, []), *map(str, config.reuse)]))
+    if isinstance(config.questions, (str, Path)) and Path(config.questions).is_file():
+        notes[QUESTIONS_FILE] = str(config.questions)
+    if any(stored.get(key) != value for key, value in notes.items()):
+        atomic_write_json(out / PROVENANCE_FILE, dict(stored, **notes))
 
     def pairs(chunks) -> int:
         return sum(min(config.chunk_size, len(unique) - k * config.chunk_size) for k in chunks) * asked_per_text

@@ -204,8 +204,11 @@ def test_cli_label_and_resume(tmp_path):
     )
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     assert "pair/s" in done.stderr  # the progress bar reports throughput
-    texts, _, answers, _ = answers_of(tmp_path / "out")
+    texts, _, answers, provenance = answers_of(tmp_path / "out")
     assert texts == TEXTS and answers.shape == (7, 6)
+    from training.train import label_commands  # the model card's command names the questions file the job read
+
+    assert provenance["questions_file"] == str(qfile) and f" --questions {qfile} " in label_commands(provenance, "D")[0]
     bad = subprocess.run(
         cmd[:-4] + ["--out", str(tmp_path / "out"), "--chunk-size", "3"], capture_output=True, text=True
     )
@@ -227,6 +230,9 @@ def test_reuse_copies_answers_of_an_earlier_job_and_asks_only_new_texts(tmp_path
     provenance = answers_of(tmp_path / "grown")[3]
     assert provenance["reused_from"] == [str(tmp_path / "first")]
     from training.train import label_commands
+
+    assert "questions_file" not in provenance  # these questions came as a QuestionSet, not from a file
+    assert " --questions QUESTIONS.json " in label_commands(provenance, "DATA")[0]
 
     assert label_commands(provenance, "DATA")[0].endswith(f"--reuse {tmp_path / 'first'} --out DATA")
     run_labelling(config(tmp_path / "fresh", chunk_size=3), teacher=make_teacher(), items=grown)

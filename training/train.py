@@ -383,11 +383,14 @@ def label_commands(teacher: dict, data: str) -> list[str]:
     """The `qaemb-fast label` command(s) that produced the training data, rebuilt from its provenance."""
     if not teacher.get("teacher") or not teacher.get("corpus"):
         return []
-    questions = "default" if teacher.get("question_set_name") == "qaemb-fast-default" else "QUESTIONS.json"
+    from distill.label import QUESTIONS_FILE, REUSED_FROM
+
+    # A job labelled before its questions file was recorded is shown with a placeholder for it.
+    default = teacher.get("question_set_name") == "qaemb-fast-default"
+    questions = "default" if default else teacher.get(QUESTIONS_FILE, "QUESTIONS.json")
     label = f"qaemb-fast label --teacher {teacher['teacher']} --questions {questions} --corpus {teacher['corpus']}"
     if teacher.get("questions_per_text"):
         label += f" --questions-per-text {teacher['questions_per_text']}"
-    from distill.label import REUSED_FROM
 
     if teacher.get(REUSED_FROM):  # answers copied from earlier jobs: the same answers without the teacher's time
         label += " --reuse " + " ".join(teacher[REUSED_FROM])
