@@ -6,7 +6,8 @@ mean absolute error against its P(yes), then averaged over questions; `training.
   1. trained questions, held-out texts: the test documents of the student's training data (`split_by_document`
      with the training split's fractions and seed). Scored twice: with the rows the student answers them with (its
      fixed head), and with its question head from the question text alone (what an unseen question gets), which
-     shows what the question head costs on questions it did see;
+     shows what the question head costs on questions it did see. The fixed head is also scored on (a sample of) its
+     own training texts: the gap between the two says whether the student lacks examples or capacity;
   2. held-out questions, held-out texts: a labelling folder (dense or sparse) whose questions the student never
      trained on (`distill/data/question_pool_split.json`'s held-out questions, labelled on texts that share no
      document with any training data: bench/pool_texts.py). A question the student was trained on is refused.
@@ -32,6 +33,7 @@ class AnyQuestionConfig:
     test_fraction: float = 0.1  # the training split's test fraction
     seed: int = 0  # the training split's seed
     batch_size: int = 64  # texts per forward pass
+    training_texts: int = 1000  # training texts the fixed head is also scored on (the first of the split's; 0: none)
     out: str | None = None  # write results.md and results.json here
     update_card: bool = False  # also write the table into the checkpoint's model card (section "## Any question")
 
@@ -125,12 +127,16 @@ def run_any_question(config: AnyQuestionConfig) -> dict:
     ds, _, qs = load_labelled_dataset(config.trained_labels)
     if list(qs.questions) != model.questions:
         raise ValueError(f"{config.trained_labels} does not hold the questions of {path}'s fixed head")
-    test = split_by_document(ds["doc_id"], config.val_fraction, config.test_fraction, config.seed)["test"]
-    texts = [ds["text"][i] for i in test]
-    targets = np.asarray(ds.with_format("numpy")["answers"], dtype=np.float32)[test]
+    split = split_by_document(ds["doc_id"], config.val_fraction, config.test_fraction, config.seed)
+    answers = np.asarray(ds.with_format("numpy")["answers"], dtype=np.float32)
+    texts, targets = [ds["text"][i] for i in split["test"]], answers[split["test"]]
     for key, use_fixed_head in (("trained_fixed_head", True), ("trained_question_head", False)):
         preds = answer_texts(model, texts, model.questions, use_fixed_head, config.batch_size)
         results[key] = summarize(preds, targets)
+    if config.training_texts:
+        train = split["train"][: config.training_texts]
+        preds = answer_texts(model, [ds["text"][i] for i in train], model.questions, True, config.batch_size)
+        results["trained_fixed_head_training_texts"] = summarize(preds, answers[train])
 
     table = answers_by_text(config.heldout_labels)
     questions = list(table.questions)
@@ -175,6 +181,7 @@ def to_markdown(results: dict) -> str:
         ("trained questions, held-out texts", "fixed head (what the student answers with)", "trained_fixed_head"),
         ("trained questions, held-out texts", "question head (from the question text alone)", "trained_question_head"),
         ("held-out questions, held-out texts", "question head", "heldout_question_head"),
+        ("trained questions, its own training texts", "fixed head", "trained_fixed_head_training_texts"),
     ]
     lines = [
         f"Student `{results['checkpoint']}` against the teacher (ROC-AUC vs its yes/no, Pearson r and MAE vs its P(yes), "
@@ -184,6 +191,8 @@ def to_markdown(results: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for what, head, key in rows:
+        if key not in results:  # not asked for (training_texts=0)
+            continue
         r = results[key]
         lines.append(
             f"| {what} | {head} | {r['questions']} ({r['questions_scored']}) | {r['texts']} | {r['pairs']} | "

@@ -439,6 +439,9 @@ def test_eval_any_question_scores_seen_and_unseen_questions_and_writes_the_card(
     assert result["trained_fixed_head"]["questions"] == len(KEYWORD_QUESTIONS)
     assert result["heldout_question_head"]["pairs"] == 40 and result["heldout_questions"] == unseen
     assert 0 <= result["heldout_question_head"]["mae"] <= 1
+    # The fixed head on its own training texts: the first 1,000 of the split's (here all 32 of them).
+    assert result["trained_fixed_head_training_texts"]["texts"] == 32
+    assert "its own training texts" in (tmp_path / "out" / "results.md").read_text()
     assert "## Any question" in (ckpt / "README.md").read_text() and (tmp_path / "out" / "results.md").exists()
     seen = write_sparse_dataset(tmp_path / "seen", NEW_QUESTIONS, keep=1)
     with pytest.raises(ValueError, match="were trained on"):
