@@ -1,7 +1,7 @@
 """Texts for labelling the question pool (issue 14): a training corpus and an evaluation corpus, disjoint by document.
 
     python bench/pool_texts.py            # writes bench/labels/pool-train/texts.jsonl and pool-eval/texts.jsonl
-                                          # and the second training round, bench/labels/pool-train-2/texts.jsonl
+                                          # and the later training rounds, bench/labels/pool-train-N/texts.jsonl
 
 Sources (never D3 texts, never the real-fmri test stories):
   - the default corpus (checkpoints/default-labels): its training documents for pool-train, the documents
@@ -11,9 +11,10 @@ Sources (never D3 texts, never the real-fmri test stories):
   - the real-fmri training stories as 20-word windows; EVAL_STORIES are kept for pool-eval only.
 Each corpus is shuffled (seed 0) so that any prefix of a labelling job is a mix of all sources.
 
-pool-train-2 is more training texts for the same questions, drawn afterwards (seed 1) from the same training sources
-minus every text pool-train already has, so pool-train and pool-eval stay exactly as they were labelled; it is its
-own labelling folder (`qaemb-fast train --extra-data ... bench/labels/pool-train-2/teacher-answers`).
+pool-train-2, pool-train-3 … are more training texts for the same questions, each drawn afterwards (round N with seed
+N - 1) from the same training sources minus every text an earlier round has, so the earlier corpora stay exactly as
+they were labelled; each is its own labelling folder (`qaemb-fast train --extra-data ...
+bench/labels/pool-train-N/teacher-answers`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ REAL_FMRI = ROOT.parent / "shared" / "data" / "real-fmri"
 EVAL_STORIES = ("avatar", "legacy")
 TRAIN_COUNTS = {"default": 700, "food": 400, "fortunes": 300, "stories": 600}
 EVAL_COUNTS = {"default": 50, "food": 35, "fortunes": 30, "stories": 35}
-ROUND_2_COUNTS = {"default": 700, "food": 400, "fortunes": 250, "stories": 650}
+LATER_ROUNDS = {  # round: counts per source (the fortunes' training split runs out first: 853 texts)
+    2: {"default": 700, "food": 400, "fortunes": 250, "stories": 650},
+    3: {"default": 600, "food": 400, "fortunes": 200, "stories": 800},
+}
 WINDOW = 20
 
 
@@ -76,12 +80,15 @@ def main():
         return [rows[i] for i in rng.permutation(len(rows))]
 
     corpora = {"pool-train": draw("train", TRAIN_COUNTS), "pool-eval": draw("test", EVAL_COUNTS)}
-    rng = np.random.default_rng(1)  # round 2 after round 1: the first two corpora are unchanged by it
-    corpora["pool-train-2"] = draw("train", ROUND_2_COUNTS, used={r["text"] for r in corpora["pool-train"]})
+    used = {r["text"] for r in corpora["pool-train"]}
+    for round_, counts in LATER_ROUNDS.items():  # each after the last: the earlier corpora are unchanged by it
+        rng = np.random.default_rng(round_ - 1)
+        rows = draw("train", counts, used=used)
+        assert len(rows) == sum(counts.values()) and not {r["text"] for r in rows} & used
+        corpora[f"pool-train-{round_}"], used = rows, used | {r["text"] for r in rows}
     eval_docs = {r["doc_id"] for r in corpora["pool-eval"]}
-    for name in ("pool-train", "pool-train-2"):
-        assert not {r["doc_id"] for r in corpora[name]} & eval_docs, f"a document in {name} and pool-eval"
-    assert not {r["text"] for r in corpora["pool-train"]} & {r["text"] for r in corpora["pool-train-2"]}
+    for name in corpora:
+        assert name == "pool-eval" or not {r["doc_id"] for r in corpora[name]} & eval_docs, f"{name} and pool-eval"
     for name, rows in corpora.items():
         out = ROOT / "bench" / "labels" / name / "texts.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
