@@ -251,6 +251,29 @@ def test_loss_uses_soft_or_binarized_targets(tokenizer):
     torch.testing.assert_close(hard, F.binary_cross_entropy_with_logits(logits, (batch["targets"] > 0.5).float()))
 
 
+@pytest.mark.filterwarnings("ignore:.*self.log.*")
+def test_loss_averages_over_pairs_or_texts(tokenizer):
+    import torch.nn.functional as F
+
+    from training.module import StudentLightningModule
+
+    model = tiny_student(tokenizer).eval()
+    batch = {k: v for k, v in model.tokenize(["a red fox", "the old road", "rain"]).items() if k != "token_type_ids"}
+    with torch.no_grad():
+        logits = model(**batch)
+    nan = float("nan")  # sparse rows: text 0 was asked 3 questions, text 1 one, text 2 none
+    batch["targets"] = torch.tensor([[0.9, 0.3, 0.6, nan], [nan, nan, nan, 1.0], [nan, nan, nan, nan]])
+    with torch.no_grad():
+        by_pair = StudentLightningModule(model).eval()._shared_step(batch, "train")
+        by_text = StudentLightningModule(model, loss_average="texts").eval()._shared_step(batch, "train")
+    bce = F.binary_cross_entropy_with_logits(logits, batch["targets"].nan_to_num(0), reduction="none")
+    torch.testing.assert_close(by_pair, bce[0, :3].sum().add(bce[1, 3]) / 4)
+    torch.testing.assert_close(by_text, (bce[0, :3].mean() + bce[1, 3]) / 2)  # the unasked text does not count
+    assert not torch.isclose(by_pair, by_text)
+    with pytest.raises(ValueError, match="loss_average"):
+        StudentLightningModule(model, loss_average="questions")
+
+
 # ----------------------------------------------------------------------------- the Trainer
 
 
@@ -289,7 +312,8 @@ def test_reproduce_command_parses_back_to_the_same_config():
     register(parser.add_subparsers(dest="command"))
     config = TrainConfig(data="data/x", out="checkpoints/my model", devices=2, lr=1e-4, binarize_targets=True,
                          enable_progress_bar=False, limit_train_batches=0.5, questions="q.json",
-                         extra_data=("labels/a", "labels/b c"), init_from="ckpt", question_head_width=64)  # fmt: skip
+                         extra_data=("labels/a", "labels/b c"), init_from="ckpt", question_head_width=64,
+                         loss_average="texts")  # fmt: skip
     argv = __import__("shlex").split(to_command(config))
     assert argv[:2] == ["qaemb-fast", "train"]
     assert config_from_args(parser.parse_args(argv[1:]), TrainConfig) == config

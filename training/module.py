@@ -143,8 +143,11 @@ class StudentLightningModule(L.LightningModule):
     """
 
     def __init__(self, model: StudentModel, lr: float = 5e-5, weight_decay: float = 0.01, warmup_ratio: float = 0.1,
-                 binarize_targets: bool = False, questions: list[str] | None = None, tune_encoder: bool = False):  # fmt: skip
+                 binarize_targets: bool = False, questions: list[str] | None = None, tune_encoder: bool = False,
+                 loss_average: str = "pairs"):  # fmt: skip
         super().__init__()
+        if loss_average not in ("pairs", "texts"):
+            raise ValueError(f"loss_average must be 'pairs' or 'texts', got {loss_average!r}")
         self.save_hyperparameters(ignore=["model", "questions"])
         # Lightning keeps each submodule's train/eval mode as it finds it, and `from_backbone` returns an eval-mode
         # model (ready for inference): switch it to train mode, or it would train without dropout.
@@ -226,14 +229,10 @@ class StudentLightningModule(L.LightningModule):
             logits, fixed_logits = self.tuned_logits(batch["input_ids"], batch["attention_mask"], asked)
         else:
             logits = self(batch["input_ids"], batch["attention_mask"]).float()  # loss in fp32 even under bf16 autocast
-        loss = F.binary_cross_entropy_with_logits(logits[asked], goal[asked]) if asked.any() else logits.sum() * 0
+        loss = self.masked_loss(logits, goal, asked)
         if self.hparams.tune_encoder:  # the fixed head learns its own questions beside the question head
             on_fixed = asked & (self.fixed_index >= 0)
-            # A batch without such pairs still adds a zero term: under DDP every parameter needs its gradient.
-            fixed_loss = fixed_logits.sum() * 0
-            if on_fixed.any():
-                fixed_loss = F.binary_cross_entropy_with_logits(fixed_logits[on_fixed], goal[on_fixed])
-            loss = loss + fixed_loss
+            loss = loss + self.masked_loss(fixed_logits, goal, on_fixed)
         n = len(targets)
         if stage == "train":
             self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
@@ -241,6 +240,19 @@ class StudentLightningModule(L.LightningModule):
             self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
             self.collected[stage].update(torch.sigmoid(logits), targets, batch["index"])
         return loss
+
+    def masked_loss(self, logits, goal, asked) -> torch.Tensor:
+        """Binary cross-entropy over the asked (B, Q) pairs, averaged per `loss_average`: over all pairs, or per
+        text first and then over the texts with any pair. No pair: a zero that still reaches every parameter (DDP
+        needs each parameter's gradient)."""
+        if not asked.any():
+            return logits.sum() * 0
+        if self.hparams.loss_average == "pairs":
+            return F.binary_cross_entropy_with_logits(logits[asked], goal[asked])
+        losses = F.binary_cross_entropy_with_logits(logits, goal.nan_to_num(0.0), reduction="none")
+        per_text = asked.sum(dim=1)
+        weights = asked / per_text.clamp(min=1).unsqueeze(1)  # each text's pairs sum to 1
+        return (losses * weights).sum() / (per_text > 0).sum()
 
     def training_step(self, batch, batch_idx):
         return self._shared_step(batch, "train")

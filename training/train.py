@@ -78,6 +78,15 @@ class TrainConfig:
         "val/loss", "metric that picks the best checkpoint and drives early stopping", choices=("val/loss", "val/auc")
     )
     binarize_targets: bool = _opt(False, "train on the teacher's yes/no (P > 0.5) instead of its P(yes)")
+    # Dense folders answer 109 questions per text and sparse pool folders 24, so under "pairs" the few hundred pool
+    # questions (the only ones that teach the question head to generalise) get a small share of the loss.
+    loss_average: str = _opt(
+        "pairs",
+        "how a batch's loss averages its asked (text, question) pairs: pairs = each pair counts once (a text with "
+        "109 dense answers weighs 4.5x one asked 24 pool questions); texts = each text's pairs are averaged first, "
+        "so every text counts the same",
+        choices=("pairs", "texts"),
+    )
     val_fraction: float = _opt(0.1, "fraction of texts (whole documents) held out for validation")
     test_fraction: float = _opt(0.1, "fraction of texts (whole documents) held out for the model card's test metrics")
     seed: int = _opt(0, "seed for the split, initialisation and data order")
@@ -226,6 +235,7 @@ def train(config: TrainConfig, model=None) -> Path:
     module = StudentLightningModule(
         model, lr=config.lr, weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio,
         binarize_targets=config.binarize_targets, questions=head_questions, tune_encoder=config.tune_encoder,
+        loss_average=config.loss_average,
     )  # fmt: skip
     trainer, checkpoint = build_trainer(config)
 
@@ -633,7 +643,8 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
         f"{tr['accelerator']} ({tr['num_nodes']} node(s)), precision {tr['precision']}; best checkpoint by "
         f"`{tr['monitor']}` from epoch {tr['best_checkpoint_epoch']}. AdamW lr {hp['lr']}, weight decay "
         f"{hp['weight_decay']}, warmup {hp['warmup_ratio']}, batch {config.batch_size}, max_length "
-        f"{student_config.max_length}, {'binarized' if hp['binarize_targets'] else 'soft'} targets, seed {config.seed}; "
+        f"{student_config.max_length}, {'binarized' if hp['binarize_targets'] else 'soft'} targets, loss averaged over "
+        f"{hp.get('loss_average', 'pairs')}, seed {config.seed}; "
         f"torch {tr['torch']}, lightning {tr['lightning']}.",
         "",
         "## Reproduce",
