@@ -78,13 +78,14 @@ class TrainConfig:
         "val/loss", "metric that picks the best checkpoint and drives early stopping", choices=("val/loss", "val/auc")
     )
     binarize_targets: bool = _opt(False, "train on the teacher's yes/no (P > 0.5) instead of its P(yes)")
-    # Dense folders answer 109 questions per text and sparse pool folders 24, so under "pairs" the few hundred pool
-    # questions (the only ones that teach the question head to generalise) get a small share of the loss.
+    # The shipped default's dense folders answer 109 questions per text and its sparse pool folders 24, so under
+    # "pairs" the pool questions (the only ones that teach the question head to generalise) get 11 % of the loss.
+    # The default stays "pairs": earlier model cards' commands were run that way without naming the option.
     loss_average: str = _opt(
         "pairs",
-        "how a batch's loss averages its asked (text, question) pairs: pairs = each pair counts once (a text with "
-        "109 dense answers weighs 4.5x one asked 24 pool questions); texts = each text's pairs are averaged first, "
-        "so every text counts the same",
+        "how a batch's loss averages its asked (text, question) pairs: pairs = each pair counts once (e.g. a text "
+        "with 109 dense answers weighs 4.5x one asked 24 sparse questions); texts = each text's pairs are averaged "
+        "first, so every text counts the same",
         choices=("pairs", "texts"),
     )
     val_fraction: float = _opt(0.1, "fraction of texts (whole documents) held out for validation")
