@@ -36,6 +36,7 @@ EVAL_COUNTS = {"default": 50, "food": 35, "fortunes": 30, "stories": 35}
 LATER_ROUNDS = {  # round: counts per source (the fortunes' training split runs out first: 853 texts)
     2: {"default": 700, "food": 400, "fortunes": 250, "stories": 650},
     3: {"default": 600, "food": 400, "fortunes": 200, "stories": 800},
+    4: {"default": 600, "food": 500, "fortunes": 100, "stories": 800},
 }
 WINDOW = 20
 
