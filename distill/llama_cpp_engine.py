@@ -50,6 +50,14 @@ def llama_cpp_build() -> str:
     return ", ".join(flags)
 
 
+def cpu_has_amx() -> bool:
+    """True on CPUs with AMX tiles (as torch sees them), where llama.cpp's extra CPU buffer types crashed."""
+    import torch
+
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe is not None and probe())
+
+
 class LlamaCppEngine:
     """Runs token ids through a GGUF model with llama.cpp and returns next-token logits of chosen tokens.
 
@@ -69,6 +77,10 @@ class LlamaCppEngine:
             _SILENT_LOG.append(llama_cpp.llama_log_callback(_silent))
         llama_cpp.llama_log_set(_SILENT_LOG[0], ctypes.c_void_p())
         model_params = llama_cpp.llama_model_default_params()
+        # On an Intel Xeon with AMX, llama-cpp-python 0.3.36's CPU "extra buffer types" (AMX / repacked weights)
+        # crashed its first decode (segmentation fault); without them it runs and agrees with torch (the tests).
+        # Elsewhere they stay on: the repacked weights are part of what makes llama.cpp fast on AVX2-only CPUs.
+        model_params.use_extra_bufts = not cpu_has_amx()
         self._model = llama_cpp.llama_model_load_from_file(str(gguf_path).encode(), model_params)
         if not self._model:
             raise ValueError(f"llama.cpp could not load {gguf_path}")
