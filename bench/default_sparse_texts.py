@@ -24,11 +24,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from student_extra_texts import LABELS, ROOT, ngrams  # bench/ is on sys.path: run as a script
+from student_extra_texts import LABELS, ROOT, ngrams, scored_ngrams  # bench/ is on sys.path: run as a script
 
 from distill.corpus import DEFAULT_MIX, austen_items, moby_dick_items
 from distill.labelled_dataset import load_labelled_dataset
-from qaemb_fast.texts import read_jsonl
 from training.data import split_by_document
 
 OUT = LABELS / "default-sparse" / "texts.jsonl"
@@ -39,10 +38,7 @@ def main():
     ds, _, _ = load_labelled_dataset(ROOT / "checkpoints" / "default-labels")
     split = split_by_document(ds["doc_id"], 0.1, 0.1, 0)
     train_docs = {ds["doc_id"][i] for i in split["train"]}
-    scored = [ds["text"][i] for part in ("val", "test") for i in split[part]]
-    scored += [r["text"] for r in read_jsonl(LABELS / "pool-eval" / "texts.jsonl")]
-    scored += [r["text"] for r in read_jsonl(ROOT / "evaluation" / "data" / "gold_default_questions.jsonl")]
-    banned = set().union(*(ngrams(t) for t in scored))
+    banned = scored_ngrams(ds, split)
     labelled = set(ds["text"])
 
     windows = austen_items(seed=1) + moby_dick_items(seed=1)

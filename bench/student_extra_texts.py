@@ -41,6 +41,15 @@ def ngrams(text: str) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + NGRAM]) for i in range(len(words) - NGRAM + 1)}
 
 
+def scored_ngrams(ds, split) -> set[tuple[str, ...]]:
+    """Every 6-word run of a text the student is scored on: the default corpus's val/test documents (ds and split:
+    its labelled dataset and `split_by_document` rows), pool-eval and the gold set."""
+    scored = [ds["text"][i] for part in ("val", "test") for i in split[part]]
+    scored += [r["text"] for r in read_jsonl(LABELS / "pool-eval" / "texts.jsonl")]
+    scored += [r["text"] for r in read_jsonl(ROOT / "evaluation" / "data" / "gold_default_questions.jsonl")]
+    return set().union(*(ngrams(t) for t in scored))
+
+
 def write(name: str, rows: list[dict]) -> None:
     out = OUT / name / "texts.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -62,10 +71,7 @@ def main():
 
     ds, _, _ = load_labelled_dataset(ROOT / "checkpoints" / "default-labels")
     split = split_by_document(ds["doc_id"], 0.1, 0.1, 0)
-    scored = [ds["text"][i] for part in ("val", "test") for i in split[part]]
-    scored += [r["text"] for r in read_jsonl(LABELS / "pool-eval" / "texts.jsonl")]
-    scored += [r["text"] for r in read_jsonl(ROOT / "evaluation" / "data" / "gold_default_questions.jsonl")]
-    banned = set().union(*(ngrams(t) for t in scored))
+    banned = scored_ngrams(ds, split)
     benchmark = set((LABELS / "voxels-synthetic-6-stories" / "windows.txt").read_text(encoding="utf-8").splitlines())
     labelled = answers_by_text(LABELS / "voxels-synthetic" / "teacher-answers")
     windows = (LABELS / "voxels-synthetic" / "windows.txt").read_text(encoding="utf-8").splitlines()
