@@ -211,6 +211,10 @@ def test_tuning_the_encoder_trains_every_part_from_the_students_own_question_hea
     assert tuned.config.metrics["question_head_continued_from"] == str(any_question_checkpoint)
     head_runs = [line for line in card.split("## Reproduce", 1)[1].splitlines() if "--question-head-width" in line]
     assert len(head_runs) == 2 and "--tune-encoder" not in head_runs[0] and "--tune-encoder" in head_runs[1]
+    # One header line for the chain of students it started from, though its base started from another.
+    reproduce = card.split("## Reproduce", 1)[1]
+    assert reproduce.count("# first, the student it started from") == 1
+    assert f"# first, the student it started from (--init-from {any_question_checkpoint}):" in reproduce
 
 
 def test_tuned_loss_is_both_heads_cross_entropy_computed_as_inference_answers(tuned_checkpoint):

@@ -450,6 +450,7 @@ def reproduce_commands(card) -> list[str]:
 
 
 MIN_RANKED_ROWS = 20
+STARTED_FROM = "# first, the student it started from"  # the reproduce block's header line
 
 
 def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str:
@@ -471,8 +472,10 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
             for line in base_commands
             if not (new_head and "--question-head-width" in line and "--tune-encoder" not in line)
         ]
+    # One header for the whole chain: the base's own header (its base's) would read as a second, nested start.
+    base_commands = [line for line in base_commands if not line.startswith(STARTED_FROM)]
     if base_commands:
-        base_commands = [f"# first, the student it started from (--init-from {config.init_from}):", *base_commands]
+        base_commands = [f"{STARTED_FROM} (--init-from {config.init_from}):", *base_commands]
     m, teacher = student_config.metrics, student_config.teacher
     test, per_q, tr = m["test"], m["per_question"], m["training"]
     questions = student_config.questions  # the fixed head's
