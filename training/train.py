@@ -440,17 +440,21 @@ def to_command(config: TrainConfig) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
+STARTED_FROM = "# first, the student it started from"  # the reproduce block's header line
+
+
 def reproduce_commands(card) -> list[str]:
-    """The shell lines of a model card's "## Reproduce" block (without the benchmark line), or [] if none."""
+    """The lines of a model card's "## Reproduce" block, or [] if none; without the benchmark line and without the
+    card's own "started from" header (a card that reuses them writes one header for the whole chain)."""
     card = Path(card)
     if not card.is_file() or "## Reproduce" not in (text := card.read_text(encoding="utf-8")):
         return []
     block = text.split("## Reproduce", 1)[1].split("```bash", 1)[-1].split("```", 1)[0]
-    return [line for line in block.strip().splitlines() if line and not line.startswith("python bench/bench_student")]
+    skipped = ("python bench/bench_student", STARTED_FROM)
+    return [line for line in block.strip().splitlines() if line and not line.startswith(skipped)]
 
 
 MIN_RANKED_ROWS = 20
-STARTED_FROM = "# first, the student it started from"  # the reproduce block's header line
 
 
 def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str:
@@ -472,8 +476,6 @@ def model_card(student_config, config: TrainConfig, extra_provenances=()) -> str
             for line in base_commands
             if not (new_head and "--question-head-width" in line and "--tune-encoder" not in line)
         ]
-    # One header for the whole chain: the base's own header (its base's) would read as a second, nested start.
-    base_commands = [line for line in base_commands if not line.startswith(STARTED_FROM)]
     if base_commands:
         base_commands = [f"{STARTED_FROM} (--init-from {config.init_from}):", *base_commands]
     m, teacher = student_config.metrics, student_config.teacher
